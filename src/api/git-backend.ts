@@ -1,0 +1,21 @@
+// Builds the Git-backed store from the server's configuration (the store itself knows nothing of env vars).
+import { GitStore } from '../store/git-store.js';
+import { formatCommitMessage, type Config } from './config.js';
+
+/** Builds the store the server runs on from its configuration (GIT_REPO_URL must be resolved by then). */
+export function createGitStore(config: Config, repoUrl: string): GitStore {
+  return new GitStore({
+    remote: {
+      url: repoUrl,
+      ...(config.credentials === undefined ? {} : { credentials: config.credentials }),
+      headersTimeoutMs: config.gitTimeoutMs,
+      bodyTimeoutMs: config.gitTimeoutMs,
+      connectTimeoutMs: Math.min(config.gitTimeoutMs, 10_000),
+    },
+    branch: config.gitBranch,
+    author: { name: config.authorName, email: config.authorEmail },
+    message: (method, path) => formatCommitMessage(config.commitMessageTemplate, method, path),
+    maxBodyBytes: config.maxBodyBytes,
+    writeDeadlineMs: Math.max(config.gitTimeoutMs * 2, 10_000),
+  });
+}

@@ -1,0 +1,103 @@
+/**
+ * A request body made ready to become a blob: its size and object id known, its bytes kept in memory when
+ * small and spooled to a temporary file when large. The id must be known before the commit (and so before
+ * the pack) can be written, which is why a body is read to its end before a write goes to the remote.
+ */
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { once } from 'node:events';
+import { createHash } from 'node:crypto';
+import { hashObject } from '../pack/oid.js';
+import { StoreError, type BodySource } from './store.js';
+
+export interface StagedBlob {
+  readonly oid: string;
+  readonly size: number;
+  /** The blob's bytes, readable any number of times (a push may be retried). */
+  open(): AsyncIterable<Uint8Array>;
+  /** In-memory bytes when the blob was small enough to keep. */
+  readonly data?: Buffer;
+  dispose(): Promise<void>;
+}
+
+export interface StageOptions {
+  maxBytes: number;
+  /** Bodies up to this size stay in memory; larger ones go to a temporary file. */
+  memoryThreshold: number;
+  tmpDir?: string;
+}
+
+export function stagedFromBuffer(data: Buffer): StagedBlob {
+  return {
+    oid: hashObject('blob', data),
+    size: data.length,
+    data,
+    open: async function* () {
+      yield data;
+    },
+    dispose: async () => {},
+  };
+}
+
+export async function stageBody(body: BodySource, opts: StageOptions): Promise<StagedBlob> {
+  if (body.length !== undefined && body.length > opts.maxBytes) {
+    throw new StoreError('too-large', `body of ${body.length} bytes exceeds the limit of ${opts.maxBytes} bytes`);
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  let spool: { dir: string; file: string; out: ReturnType<typeof createWriteStream> } | undefined;
+  // With a declared length the id can be computed as the bytes stream in; otherwise it takes a second pass.
+  const hash = body.length !== undefined ? createHash('sha1').update(`blob ${body.length}\0`) : undefined;
+  try {
+    for await (const chunk of body.stream) {
+      const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+      size += buf.length;
+      hash?.update(buf);
+      if (size > opts.maxBytes) {
+        throw new StoreError('too-large', `body exceeds the limit of ${opts.maxBytes} bytes`);
+      }
+      if (spool === undefined && size > opts.memoryThreshold) {
+        const dir = await mkdtemp(join(opts.tmpDir ?? tmpdir(), 'gitrest-body-'));
+        const file = join(dir, 'blob');
+        spool = { dir, file, out: createWriteStream(file) };
+        for (const c of chunks.splice(0)) await write(spool.out, c);
+      }
+      if (spool !== undefined) await write(spool.out, buf);
+      else chunks.push(buf);
+    }
+    if (body.length !== undefined && body.length !== size) {
+      throw new StoreError('bad-request', `body ended after ${size} of ${body.length} declared bytes`);
+    }
+    if (spool === undefined) return stagedFromBuffer(Buffer.concat(chunks, size));
+    spool.out.end();
+    await once(spool.out, 'close');
+    return await spooledBlob(spool.dir, spool.file, size, hash?.digest('hex'));
+  } catch (err) {
+    if (spool !== undefined) {
+      spool.out.destroy();
+      await rm(spool.dir, { recursive: true, force: true });
+    }
+    throw err;
+  }
+}
+
+async function write(out: ReturnType<typeof createWriteStream>, chunk: Buffer): Promise<void> {
+  if (!out.write(chunk)) await once(out, 'drain');
+}
+
+/** The id of a spooled blob needs its size first (it is in the object header), hence a second pass. */
+async function spooledBlob(dir: string, file: string, size: number, oid?: string): Promise<StagedBlob> {
+  if (oid === undefined) {
+    const hash = createHash('sha1').update(`blob ${size}\0`);
+    for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
+    oid = hash.digest('hex');
+  }
+  return {
+    oid,
+    size,
+    open: () => createReadStream(file, { highWaterMark: 256 * 1024 }),
+    dispose: () => rm(dir, { recursive: true, force: true }),
+  };
+}
