@@ -108,7 +108,7 @@ export class WriteQueue {
       const base = await this.#deps.snapshot(refreshed);
       const plan = await this.#plan(base, batch.map((p) => p.op));
       let settled: boolean;
-      if (plan.head === base.tip) {
+      if (plan.head === base.tip || plan.head === null) {
         // Nothing to push: every write failed its precondition. Those answers hold only if the state they
         // were checked against is the remote's current one, so confirm it unless it was just read.
         settled = refreshed || (await this.#deps.snapshot(true)).tip === base.tip;

@@ -1,0 +1,215 @@
+// The node:http request handler: routes each request, talks to the Store, streams bodies both ways, turns every
+// failure into a JSON error, and records one log line and one metrics observation per request.
+
+import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { pipeline } from 'node:stream/promises';
+import { isStoreError, type Store } from '../store/store.js';
+import { declaredLength, RequestBody, tooLarge } from './body.js';
+import { redact, secretsOf, type Config } from './config.js';
+import { fromStoreError, HttpError } from './http-error.js';
+import type { Logger } from './logger.js';
+import { METRICS_CONTENT_TYPE, type ApiMetrics } from './metrics.js';
+import { MAX_PATH_BYTES } from './paths.js';
+import { route, type Route } from './router.js';
+
+export interface AppDeps {
+  store: Store;
+  config: Config;
+  metrics: ApiMetrics;
+  logger: Logger;
+}
+
+export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => void;
+
+/** What one request did, for its log line and metrics. */
+interface Outcome {
+  path: string;
+  retries: number;
+  commit?: string;
+  error?: string;
+  /** /metrics and /healthz are not API traffic and are left out of request_count. */
+  observed: boolean;
+}
+
+const JSON_TYPE = 'application/json';
+
+export function createApp(deps: AppDeps): RequestHandler {
+  const { store, config, metrics, logger } = deps;
+  const secrets = secretsOf(config);
+
+  async function handle(req: IncomingMessage, res: ServerResponse, out: Outcome): Promise<void> {
+    const r = route(req.method ?? '', req.url ?? '/', MAX_PATH_BYTES);
+    if (r.kind !== 'resource') out.observed = r.kind === 'options';
+    switch (r.kind) {
+      case 'options':
+        res.writeHead(204, { Allow: r.allow.join(', ') }).end();
+        return;
+      case 'healthz':
+        sendJson(res, 200, { status: 'ok' });
+        return;
+      case 'metrics': {
+        const text = metrics.render();
+        res.writeHead(200, { 'Content-Type': METRICS_CONTENT_TYPE, 'Content-Length': Buffer.byteLength(text) });
+        res.end(text);
+        return;
+      }
+      case 'resource':
+        out.path = r.path;
+        await handleResource(req, res, r, out);
+    }
+  }
+
+  async function handleResource(req: IncomingMessage, res: ServerResponse, r: Route & { kind: 'resource' },
+    out: Outcome): Promise<void> {
+    const { path } = r;
+    switch (r.method) {
+      case 'GET':
+      case 'HEAD': {
+        const file = await store.get(path);
+        const headers: Record<string, string | number> = { 'Content-Type': JSON_TYPE, 'Content-Length': file.size };
+        if (file.commit !== undefined) headers['X-Commit'] = file.commit;
+        res.writeHead(200, headers);
+        if (r.method === 'HEAD') {
+          await discard(file.stream);
+          res.end();
+        } else {
+          // pipeline gives backpressure, and stops the store's stream if the client goes away.
+          await pipeline(exactly(file.stream, file.size), res);
+        }
+        return;
+      }
+      case 'POST':
+      case 'PUT': {
+        const body = readBody(req);
+        try {
+          const w = r.method === 'POST' ? await store.create(path, body.source) : await store.replace(path, body.source);
+          out.retries = w.retries;
+          out.commit = w.commit;
+        } catch (err) {
+          if (body.stream.overLimit) throw tooLarge(config.maxBodyBytes);
+          throw err;
+        }
+        if (r.method === 'POST') {
+          res.setHeader('Location', '/' + path.split('/').map(encodeURIComponent).join('/'));
+          res.setHeader('X-Commit', out.commit);
+          sendJson(res, 201, { path, commit: out.commit });
+        } else {
+          res.writeHead(204, { 'X-Commit': out.commit }).end();
+        }
+        return;
+      }
+      case 'DELETE': {
+        const w = await store.remove(path);
+        out.retries = w.retries;
+        out.commit = w.commit;
+        res.writeHead(204, { 'X-Commit': w.commit }).end();
+        return;
+      }
+    }
+  }
+
+  function readBody(req: IncomingMessage): { stream: RequestBody; source: { stream: RequestBody; length?: number } } {
+    const length = declaredLength(req);
+    // Refuse an announced oversize body before reading any of it.
+    if (length !== undefined && length > config.maxBodyBytes) throw tooLarge(config.maxBodyBytes);
+    const stream = new RequestBody(req, config.maxBodyBytes);
+    return { stream, source: length === undefined ? { stream } : { stream, length } };
+  }
+
+  function sendError(req: IncomingMessage, res: ServerResponse, err: unknown, out: Outcome): void {
+    if (isStoreError(err)) out.retries = Math.max(out.retries, err.retries);
+    let httpErr: HttpError;
+    if (err instanceof HttpError) {
+      httpErr = err;
+      out.error = err.message;
+    } else if (isStoreError(err)) {
+      httpErr = fromStoreError(err);
+      out.error = err.detail === undefined ? err.message : `${err.message} (${err.detail})`;
+    } else {
+      httpErr = new HttpError(500, 'internal server error', 'the server hit an unexpected problem; it has been logged');
+      out.error = err instanceof Error ? (err.stack ?? String(err)) : String(err);
+    }
+    if (res.headersSent) {
+      // Mid-stream failure: the status is gone already; cutting the connection is the only honest signal left.
+      out.error = `response aborted: ${err instanceof Error ? err.message : String(err)}`;
+      res.destroy();
+      return;
+    }
+    for (const [k, v] of Object.entries(httpErr.headers)) res.setHeader(k, v);
+    // An unread body: a small one is read and dropped by Node so the connection can be reused; a large or
+    // unannounced one (and any body refused as too large) is dropped by closing the connection instead.
+    if (!req.complete && (httpErr.status === 413 || !smallBody(req))) res.setHeader('Connection', 'close');
+    const payload: { error: string; detail?: string } = { error: redact(httpErr.message, secrets) };
+    if (httpErr.detail !== undefined) payload.detail = redact(httpErr.detail, secrets);
+    sendJson(res, httpErr.status, payload);
+  }
+
+  return (req, res) => {
+    const started = performance.now();
+    const out: Outcome = { path: logPath(req.url), retries: 0, observed: true };
+    handle(req, res, out)
+      .catch((err: unknown) => sendError(req, res, err, out))
+      .catch((err: unknown) => {
+        // sendError itself failed (e.g. the socket is gone); make sure the connection does not linger.
+        out.error = `could not send the error response: ${String(err)}`;
+        res.destroy();
+      })
+      .finally(() => {
+        const method = req.method ?? '';
+        const seconds = (performance.now() - started) / 1000;
+        const entry: Parameters<Logger['request']>[0] = {
+          method, path: out.path, status: res.statusCode, duration_ms: Math.round(seconds * 1e6) / 1e3,
+          retries: out.retries,
+        };
+        if (out.commit !== undefined) entry.commit = out.commit;
+        if (out.error !== undefined) entry.error = out.error;
+        logger.request(entry);
+        if (out.observed) metrics.observe({ method, ok: res.statusCode < 400, retries: out.retries, seconds });
+      });
+  };
+}
+
+/** An http.Server around createApp, with the configured request timeout. */
+export function createServer(deps: AppDeps): Server {
+  const server = createHttpServer(createApp(deps));
+  const t = deps.config.requestTimeoutMs;
+  server.requestTimeout = t;
+  if (t > 0 && server.headersTimeout > t) server.headersTimeout = t;
+  return server;
+}
+
+function sendJson(res: ServerResponse, status: number, value: unknown): void {
+  const text = JSON.stringify(value);
+  res.writeHead(status, { 'Content-Type': JSON_TYPE, 'Content-Length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+/** Unread bodies up to this size are drained rather than closing the connection. */
+const DRAIN_LIMIT = 64 * 1024;
+
+function smallBody(req: IncomingMessage): boolean {
+  const n = declaredLength(req);
+  return req.headers['transfer-encoding'] === undefined && (n ?? 0) <= DRAIN_LIMIT;
+}
+
+/** The path for the log line when routing failed: no query string (it could hold anything), bounded length. */
+function logPath(url: string | undefined): string {
+  const p = (url ?? '').split(/[?#]/, 1)[0] as string;
+  return p.length > 512 ? p.slice(0, 512) + '…' : p;
+}
+
+/** Passes the store's stream through, failing if it yields more or fewer bytes than the size it announced. */
+async function* exactly(stream: AsyncIterable<Uint8Array>, size: number): AsyncGenerator<Uint8Array> {
+  let n = 0;
+  for await (const chunk of stream) {
+    n += chunk.byteLength;
+    if (n > size) throw new Error(`the store's stream is longer than the announced ${size} bytes`);
+    yield chunk;
+  }
+  if (n !== size) throw new Error(`the store's stream ended after ${n} of ${size} bytes`);
+}
+
+/** Tells the store we will not read the stream (HEAD), so it can release what it holds. */
+async function discard(stream: AsyncIterable<Uint8Array>): Promise<void> {
+  await stream[Symbol.asyncIterator]().return?.();
+}

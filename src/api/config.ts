@@ -1,0 +1,218 @@
+// Reads the server's configuration from the environment. Every invalid value is reported as a ConfigError whose
+// message is one line naming the variable and what to set. Credentials never leave this module in clear text
+// except through `credentials` itself: log `redactedConfig(config)` instead of `config`.
+
+import { resolve } from 'node:path';
+
+export type BackendType = 'git' | 'memory';
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent';
+
+export interface Credentials {
+  username: string;
+  password: string;
+}
+
+export interface Config {
+  port: number;
+  /** Interface to listen on; undefined = all interfaces. */
+  host?: string;
+  backendType: BackendType;
+  /** Smart-HTTP URL of the repository, with any userinfo removed (see `credentials`). Unset = embedded default. */
+  gitRepoUrl?: string;
+  gitBranch: string;
+  /** Basic-auth credentials for the Git host. */
+  credentials?: Credentials;
+  authorName: string;
+  authorEmail: string;
+  /** Commit message with `{method}` and `{path}` placeholders; see formatCommitMessage. */
+  commitMessageTemplate: string;
+  maxBodyBytes: number;
+  /** Bound on each exchange with the Git host. */
+  gitTimeoutMs: number;
+  /** Bound on receiving a whole request (Node's server.requestTimeout); 0 disables. */
+  requestTimeoutMs: number;
+  /** How long a graceful shutdown waits for in-flight requests. */
+  shutdownGraceMs: number;
+  /** Where the embedded default repository lives when GIT_REPO_URL is unset. Absolute. */
+  dataDir: string;
+  logLevel: LogLevel;
+}
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+export const DEFAULT_COMMIT_MESSAGE = '{method} {path}';
+export const DEFAULT_MAX_BODY_BYTES = 100 * 1024 * 1024;
+
+export function loadConfig(env: NodeJS.ProcessEnv): Config {
+  const get = (name: string): string | undefined => {
+    const v = env[name];
+    return v === undefined || v.trim() === '' ? undefined : v.trim();
+  };
+
+  const backendType = oneOf(get, 'BACKEND_TYPE', ['git', 'memory'] as const, 'git');
+  const { url: gitRepoUrl, userinfo } = repoUrl(get('GIT_REPO_URL'));
+  const config: Config = {
+    port: integer(get, 'PORT', 8080, 0, 65535),
+    backendType,
+    gitBranch: branch(get('GIT_BRANCH') ?? 'main'),
+    authorName: identity(get, 'GIT_AUTHOR_NAME', 'gitrest'),
+    authorEmail: identity(get, 'GIT_AUTHOR_EMAIL', 'gitrest@localhost'),
+    commitMessageTemplate: env.GIT_COMMIT_MESSAGE?.trim() || DEFAULT_COMMIT_MESSAGE,
+    maxBodyBytes: integer(get, 'MAX_BODY_BYTES', DEFAULT_MAX_BODY_BYTES, 1, Number.MAX_SAFE_INTEGER),
+    gitTimeoutMs: integer(get, 'GIT_TIMEOUT_MS', 30_000, 1, 2 ** 31 - 1),
+    requestTimeoutMs: integer(get, 'REQUEST_TIMEOUT_MS', 300_000, 0, 2 ** 31 - 1),
+    shutdownGraceMs: integer(get, 'SHUTDOWN_GRACE_MS', 10_000, 0, 2 ** 31 - 1),
+    dataDir: resolve(get('DATA_DIR') ?? './data'),
+    logLevel: oneOf(get, 'LOG_LEVEL', ['debug', 'info', 'warn', 'error', 'silent'] as const, 'info'),
+  };
+  const host = get('HOST');
+  if (host !== undefined) config.host = host;
+  if (gitRepoUrl !== undefined) config.gitRepoUrl = gitRepoUrl;
+  const credentials = pickCredentials(get, userinfo);
+  if (credentials !== undefined) config.credentials = credentials;
+  return config;
+}
+
+/** `{method}` and `{path}` in the template are replaced; e.g. the default gives "POST users/alice.json". */
+export function formatCommitMessage(template: string, method: string, path: string): string {
+  return template.replaceAll('{method}', method).replaceAll('{path}', path);
+}
+
+/** The value of an `Authorization` header for the Git host. */
+export function basicAuthHeader(c: Credentials): string {
+  return 'Basic ' + Buffer.from(`${c.username}:${c.password}`, 'utf8').toString('base64');
+}
+
+/** The config with secrets replaced, safe to log. */
+export function redactedConfig(config: Config): Record<string, unknown> {
+  const { credentials, ...rest } = config;
+  if (credentials === undefined) return { ...rest };
+  // A username alone (token-as-username URLs) is itself the secret.
+  const username = credentials.password === '' ? REDACTED : credentials.username;
+  return { ...rest, credentials: { username, password: REDACTED } };
+}
+
+export const REDACTED = '[redacted]';
+
+/** Every form in which the configured secret could show up in text: raw, URL-encoded, inside a Basic header. */
+export function secretsOf(config: Config): string[] {
+  const c = config.credentials;
+  if (c === undefined) return [];
+  const secret = c.password === '' ? c.username : c.password;
+  const out = new Set([secret, encodeURIComponent(secret), basicAuthHeader(c).slice('Basic '.length)]);
+  out.delete('');
+  return [...out].sort((a, b) => b.length - a.length);
+}
+
+/** Replaces every secret in `text` with "[redacted]". */
+export function redact(text: string, secrets: readonly string[]): string {
+  let out = text;
+  for (const s of secrets) out = out.replaceAll(s, REDACTED);
+  return out;
+}
+
+type Getter = (name: string) => string | undefined;
+
+function integer(get: Getter, name: string, dflt: number, min: number, max: number): number {
+  const raw = get(name);
+  if (raw === undefined) return dflt;
+  const n = /^\d+$/.test(raw) ? Number(raw) : NaN;
+  if (!Number.isSafeInteger(n) || n < min || n > max) {
+    throw new ConfigError(`${name} must be a whole number from ${min} to ${max} (got ${JSON.stringify(raw)}); ` +
+      `unset it for the default ${dflt}`);
+  }
+  return n;
+}
+
+function oneOf<T extends string>(get: Getter, name: string, allowed: readonly T[], dflt: T): T {
+  const raw = get(name);
+  if (raw === undefined) return dflt;
+  const v = raw.toLowerCase();
+  if (!(allowed as readonly string[]).includes(v)) {
+    throw new ConfigError(`${name} must be one of ${allowed.join(', ')} (got ${JSON.stringify(raw)}); ` +
+      `unset it for the default ${dflt}`);
+  }
+  return v as T;
+}
+
+function identity(get: Getter, name: string, dflt: string): string {
+  const v = get(name) ?? dflt;
+  // These end up inside a commit header line: "author Name <email> time tz".
+  if (/[<>\n\r\0]/.test(v)) {
+    throw new ConfigError(`${name} must not contain "<", ">" or line breaks; set it to e.g. ${name}=${dflt}`);
+  }
+  return v;
+}
+
+/** A branch name as `git check-ref-format --branch` would accept it. */
+function branch(name: string): string {
+  const bad =
+    name.startsWith('-') || name.startsWith('/') || name.endsWith('/') || name.endsWith('.') ||
+    name.endsWith('.lock') || name === '@' || name.includes('..') || name.includes('//') ||
+    name.includes('@{') || name.split('/').some((s) => s.startsWith('.')) ||
+    /[\x00-\x20\x7f~^:?*[\\]/.test(name);
+  if (bad) {
+    throw new ConfigError(`GIT_BRANCH ${JSON.stringify(name)} is not a valid Git branch name; set e.g. GIT_BRANCH=main`);
+  }
+  return name;
+}
+
+interface Userinfo {
+  username: string;
+  password: string;
+}
+
+function repoUrl(raw: string | undefined): { url?: string; userinfo?: Userinfo } {
+  if (raw === undefined) return {};
+  // Never echo the value: it may carry a token.
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new ConfigError('GIT_REPO_URL is not a valid URL; set it to the smart-HTTP URL, e.g. https://github.com/owner/repo.git');
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new ConfigError(`GIT_REPO_URL must be an http:// or https:// URL (got ${url.protocol}); ` +
+      'e.g. https://github.com/owner/repo.git');
+  }
+  let userinfo: Userinfo | undefined;
+  if (url.username !== '' || url.password !== '') {
+    try {
+      userinfo = { username: decodeURIComponent(url.username), password: decodeURIComponent(url.password) };
+    } catch {
+      throw new ConfigError('GIT_REPO_URL has badly percent-encoded credentials; encode them or use GIT_USERNAME and GIT_PASSWORD');
+    }
+    url.username = '';
+    url.password = '';
+  }
+  return userinfo === undefined ? { url: url.href } : { url: url.href, userinfo };
+}
+
+/**
+ * Precedence: GIT_USERNAME + GIT_PASSWORD/GIT_TOKEN, then userinfo in GIT_REPO_URL, then the earlier server's
+ * TEST_GITHUB_PAT_TOKEN (user "git"). A token without a username (from GIT_USERNAME or the URL) is sent as
+ * user "git".
+ */
+function pickCredentials(get: Getter, userinfo: Userinfo | undefined): Credentials | undefined {
+  const username = get('GIT_USERNAME');
+  const password = get('GIT_PASSWORD');
+  const token = get('GIT_TOKEN');
+  if (password !== undefined && token !== undefined) {
+    throw new ConfigError('GIT_PASSWORD and GIT_TOKEN are both set; set only one of them');
+  }
+  const secret = password ?? token;
+  if (secret !== undefined) return { username: username ?? (userinfo?.username || 'git'), password: secret };
+  if (username !== undefined) {
+    if (userinfo !== undefined && userinfo.password !== '') return { username, password: userinfo.password };
+    throw new ConfigError('GIT_USERNAME is set without a password; also set GIT_PASSWORD or GIT_TOKEN');
+  }
+  if (userinfo !== undefined) return userinfo;
+  const legacy = get('TEST_GITHUB_PAT_TOKEN');
+  if (legacy !== undefined) return { username: 'git', password: legacy };
+  return undefined;
+}

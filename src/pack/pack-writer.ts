@@ -1,0 +1,65 @@
+import { createHash } from 'node:crypto';
+import { Readable, pipeline } from 'node:stream';
+import { createDeflate, deflateSync } from 'node:zlib';
+import { PackError } from './errors.js';
+import type { ObjectType } from './object.js';
+import { encodeObjectHeader, encodePackHeader, typeCode } from './pack-format.js';
+
+export interface PackInput {
+  type: ObjectType;
+  size: number;
+  /** The whole content, or a stream of it that must yield exactly `size` bytes. */
+  data: Uint8Array | AsyncIterable<Uint8Array>;
+}
+
+/**
+ * Streams a version 2 pack of exactly `count` whole (non-delta) objects: header, one
+ * zlib-deflated entry per object, then the SHA-1 of everything before it. Streamed object
+ * content is deflated as it arrives and never held whole. Throws PackError 'bad-count' or
+ * 'bad-size' when the input disagrees with the declared numbers.
+ */
+export async function* writePack(
+  count: number,
+  objects: Iterable<PackInput> | AsyncIterable<PackInput>,
+): AsyncGenerator<Buffer> {
+  const hash = createHash('sha1');
+  const emit = (bytes: Buffer): Buffer => {
+    hash.update(bytes);
+    return bytes;
+  };
+  yield emit(encodePackHeader(count));
+  let written = 0;
+  for await (const obj of objects) {
+    if (++written > count) throw new PackError('bad-count', `more than the declared ${count} objects`);
+    const header = encodeObjectHeader(typeCode(obj.type), obj.size);
+    if (obj.data instanceof Uint8Array) {
+      if (obj.data.length !== obj.size) {
+        throw new PackError('bad-size', `object has ${obj.data.length} bytes, declared ${obj.size}`);
+      }
+      yield emit(Buffer.concat([header, deflateSync(obj.data)]));
+    } else {
+      yield emit(header);
+      for await (const part of deflateObjectStream(obj.data, obj.size)) yield emit(part);
+    }
+  }
+  if (written !== count) throw new PackError('bad-count', `${written} objects written, declared ${count}`);
+  yield hash.digest();
+}
+
+/** zlib-deflates a stream of exactly `size` bytes, yielding compressed chunks as they are produced. */
+export async function* deflateObjectStream(chunks: AsyncIterable<Uint8Array>, size: number): AsyncGenerator<Buffer> {
+  const deflate = createDeflate();
+  // pipeline destroys the deflater with the source's error, which ends the loop below with it.
+  pipeline(Readable.from(exactSize(chunks, size)), deflate, () => {});
+  for await (const part of deflate) yield part as Buffer;
+}
+
+async function* exactSize(chunks: AsyncIterable<Uint8Array>, size: number): AsyncGenerator<Uint8Array> {
+  let seen = 0;
+  for await (const chunk of chunks) {
+    seen += chunk.length;
+    if (seen > size) throw new PackError('bad-size', `object stream exceeds the declared ${size} bytes`);
+    if (chunk.length > 0) yield chunk;
+  }
+  if (seen !== size) throw new PackError('bad-size', `object stream has ${seen} bytes, declared ${size}`);
+}

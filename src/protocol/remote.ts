@@ -1,0 +1,228 @@
+// The facade the store uses: one remote repository over smart HTTP.
+//
+// Round trips: the upload-pack capability advertisement (v2) and the receive-pack capabilities are fetched
+// once per Remote and cached, so after the first call lsRefs, fetch and push each cost one POST.
+// Against a v0-only server, lsRefs is always one GET (the refs come with the advertisement) and fetch is
+// one POST once capabilities are known.
+//
+// Capability fallbacks: a `filter` or `depth` the server does not offer is dropped (the fetch then returns
+// more objects than asked for; FetchInfo.plan tells what was applied). Protocol v2 is asked for by
+// default; a server answering v0 is spoken to in v0.
+import { type PackObject, readPack } from '../pack/pack-reader.js';
+import { type Capabilities, type InfoRefs, parseInfoRefs, parseLsRefs, type RefList } from './advertisement.js';
+import { ProtocolError } from './errors.js';
+import { HttpClient, type HttpOptions, type HttpResponse, type HttpStats } from './http.js';
+import { decodePkts, PktReader } from './pkt-line.js';
+import { needsPack, pushCommands, readPushResponse, emptyPack, type PushResult, type PushUpdate } from './receive-pack.js';
+import {
+  type FetchPlan,
+  type FetchRequest,
+  fetchRequestV0,
+  fetchRequestV2,
+  lsRefsRequestV2,
+  planFetchV0,
+  planFetchV2,
+  readFetchResponseV0,
+  readFetchResponseV2,
+  sidebandCap,
+} from './upload-pack.js';
+
+export type { RefList, Capabilities } from './advertisement.js';
+export type { FetchRequest, FetchPlan } from './upload-pack.js';
+export type { PushUpdate, PushResult, RefResult } from './receive-pack.js';
+
+export interface RemoteOptions extends HttpOptions {
+  url: string;
+  /** Default 2, falling back to v0 when the server answers v0. */
+  protocol?: 0 | 2;
+  /** Receives server progress text (side-band channel 2), if any is sent. */
+  onProgress?: (msg: string) => void;
+}
+
+export interface CallOptions {
+  signal?: AbortSignal;
+}
+
+/** A fetch in progress: what was asked for, the shallow boundary, and the raw pack stream. */
+export interface FetchInfo {
+  plan: FetchPlan;
+  shallow: string[];
+  pack: AsyncIterable<Buffer>;
+  /** Releases the response (call when not reading the pack to its end). */
+  close(): void;
+}
+
+type UploadPackCaps = { version: 2 | 0; capabilities: Capabilities };
+
+const UPLOAD = 'git-upload-pack';
+const RECEIVE = 'git-receive-pack';
+
+export class Remote {
+  private readonly http: HttpClient;
+  private readonly protocol: 0 | 2;
+  private readonly onProgress?: (msg: string) => void;
+  private uploadCaps?: UploadPackCaps;
+  private receiveCaps?: Capabilities;
+
+  constructor(opts: RemoteOptions) {
+    this.http = new HttpClient(opts.url, opts);
+    this.protocol = opts.protocol ?? 2;
+    if (opts.onProgress) this.onProgress = opts.onProgress;
+  }
+
+  /** The repository URL without credentials. */
+  get url(): string {
+    return this.http.baseUrl;
+  }
+
+  get stats(): HttpStats {
+    return this.http.stats;
+  }
+
+  /** The protocol version in use, once the first upload-pack exchange has told (undefined before). */
+  get protocolVersion(): 0 | 2 | undefined {
+    return this.uploadCaps?.version;
+  }
+
+  /** Refs (optionally only those under some prefixes), symrefs and peeled tags. */
+  async lsRefs(prefixes?: string[], opts: CallOptions = {}): Promise<RefList> {
+    let fresh: RefList | undefined;
+    if (!this.uploadCaps) fresh = this.refsOf(await this.discoverUploadPack(opts.signal));
+    const caps = this.uploadCaps!;
+    if (caps.version === 2) {
+      const res = await this.post(UPLOAD, lsRefsRequestV2(caps.capabilities, prefixes), true, opts.signal);
+      const body = await res.readAll();
+      return filterRefs(parseLsRefs(decodePkts(body), caps.capabilities), prefixes);
+    }
+    fresh ??= this.refsOf(await this.discoverUploadPack(opts.signal));
+    return filterRefs(fresh ?? emptyRefs(caps.capabilities), prefixes);
+  }
+
+  /** Fetches the wanted objects; yields the objects of the pack the server returns. */
+  async *fetch(req: FetchRequest, opts: CallOptions = {}): AsyncGenerator<PackObject> {
+    const info = await this.fetchPack(req, opts);
+    try {
+      yield* readPack(info.pack);
+    } finally {
+      info.close();
+    }
+  }
+
+  /** Lower level fetch: the raw pack stream plus what the server was asked for and its shallow list. */
+  async fetchPack(req: FetchRequest, opts: CallOptions = {}): Promise<FetchInfo> {
+    if (!this.uploadCaps) await this.discoverUploadPack(opts.signal);
+    const { version, capabilities } = this.uploadCaps!;
+    const plan = version === 2 ? planFetchV2(capabilities, req) : planFetchV0(capabilities, req);
+    const body = version === 2 ? fetchRequestV2(capabilities, req, plan) : fetchRequestV0(capabilities, req, plan);
+    const res = await this.post(UPLOAD, body, version === 2, opts.signal);
+    const reader = new PktReader(res.body);
+    try {
+      const parsed = version === 2
+        ? await readFetchResponseV2(reader, this.onProgress)
+        : await readFetchResponseV0(reader, sidebandCap(capabilities) !== undefined, this.onProgress);
+      return { plan, shallow: parsed.shallow, pack: parsed.pack, close: () => res.dispose() };
+    } catch (err) {
+      res.dispose();
+      throw err;
+    }
+  }
+
+  /** GET info/refs?service=git-receive-pack: the refs as the push side sees them; caches its capabilities. */
+  async advertiseReceivePack(opts: CallOptions = {}): Promise<RefList> {
+    const adv = await this.infoRefs(RECEIVE, false, opts.signal);
+    if (adv.version === 2) throw new ProtocolError('unsupported', 'server offers receive-pack only in protocol v2');
+    this.receiveCaps = adv.refs.capabilities;
+    return adv.refs;
+  }
+
+  /**
+   * Sends ref updates (each with the old id the server must still have: a compare-and-swap checked under the
+   * server's ref lock) and the pack. `pack` may be null when no update needs objects the server lacks.
+   */
+  async push(updates: PushUpdate[], pack: AsyncIterable<Uint8Array> | null, opts: { atomic?: boolean } & CallOptions = {}): Promise<PushResult> {
+    if (!this.receiveCaps) await this.advertiseReceivePack(opts);
+    const { head, sideband } = pushCommands(this.receiveCaps!, updates, opts);
+    const body = needsPack(updates) ? withPack(head, pack ?? [emptyPack()]) : head;
+    const res = await this.http.post(RECEIVE, body, {
+      headers: { 'content-type': `application/x-${RECEIVE}-request`, accept: `application/x-${RECEIVE}-result` },
+      ...(opts.signal ? { signal: opts.signal } : {}),
+    });
+    try {
+      expectType(res, `application/x-${RECEIVE}-result`);
+      return await readPushResponse(new PktReader(res.body), sideband, updates);
+    } finally {
+      res.dispose();
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.http.close();
+  }
+
+  private refsOf(adv: InfoRefs): RefList | undefined {
+    return adv.version === 2 ? undefined : adv.refs;
+  }
+
+  private async discoverUploadPack(signal?: AbortSignal): Promise<InfoRefs> {
+    const adv = await this.infoRefs(UPLOAD, this.protocol === 2, signal);
+    this.uploadCaps = adv.version === 2
+      ? { version: 2, capabilities: adv.capabilities }
+      : { version: 0, capabilities: adv.refs.capabilities };
+    return adv;
+  }
+
+  private async infoRefs(service: string, v2: boolean, signal?: AbortSignal): Promise<InfoRefs> {
+    const res = await this.http.get(`info/refs?service=${service}`, {
+      headers: { accept: '*/*', 'cache-control': 'no-cache', pragma: 'no-cache', ...(v2 ? { 'git-protocol': 'version=2' } : {}) },
+      ...(signal ? { signal } : {}),
+    });
+    try {
+      // A dumb server (or an HTML error page) answers with another type; we only speak the smart protocol.
+      expectType(res, `application/x-${service}-advertisement`, 'bad-advertisement');
+      return parseInfoRefs(decodePkts(await res.readAll()), service);
+    } finally {
+      res.dispose();
+    }
+  }
+
+  private async post(service: string, body: Buffer, v2: boolean, signal?: AbortSignal): Promise<HttpResponse> {
+    const res = await this.http.post(service, body, {
+      headers: {
+        'content-type': `application/x-${service}-request`,
+        accept: `application/x-${service}-result`,
+        ...(v2 ? { 'git-protocol': 'version=2' } : {}),
+      },
+      ...(signal ? { signal } : {}),
+    });
+    try {
+      expectType(res, `application/x-${service}-result`);
+    } catch (err) {
+      res.dispose();
+      throw err;
+    }
+    return res;
+  }
+}
+
+function expectType(res: HttpResponse, type: string, code = 'unexpected-response'): void {
+  if (res.contentType !== type) {
+    throw new ProtocolError(code, `expected Content-Type ${type}, got ${JSON.stringify(res.contentType)}`);
+  }
+}
+
+async function* withPack(head: Buffer, pack: AsyncIterable<Uint8Array> | Iterable<Uint8Array>): AsyncGenerator<Uint8Array> {
+  yield head;
+  for await (const chunk of pack) yield chunk;
+}
+
+function emptyRefs(capabilities: Capabilities): RefList {
+  return { refs: new Map(), symrefs: new Map(), peeled: new Map(), capabilities };
+}
+
+/** Servers may send more than the prefixes asked for (and v0 sends everything): filter here. */
+function filterRefs(list: RefList, prefixes?: string[]): RefList {
+  if (!prefixes || prefixes.length === 0) return list;
+  const keep = (name: string) => prefixes.some((p) => name.startsWith(p));
+  const pick = (m: Map<string, string>) => new Map([...m].filter(([name]) => keep(name)));
+  return { refs: pick(list.refs), symrefs: pick(list.symrefs), peeled: pick(list.peeled), capabilities: list.capabilities };
+}

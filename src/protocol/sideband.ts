@@ -1,0 +1,27 @@
+// side-band / side-band-64k demultiplexing: each data pkt starts with a band byte.
+// 1 = payload, 2 = progress text, 3 = fatal error text; a flush ends the multiplexed stream.
+import { ProtocolError, RemoteError } from './errors.js';
+import { errPktMessage, PktReader } from './pkt-line.js';
+
+export async function* demuxSideband(pkts: PktReader, onProgress?: (msg: string) => void): AsyncGenerator<Buffer> {
+  for (;;) {
+    const pkt = await pkts.next();
+    if (pkt === null) throw new ProtocolError('unexpected-eof', 'side-band stream ended without a flush');
+    if (pkt.type === 'flush') return;
+    if (pkt.type !== 'data') throw new ProtocolError('bad-sideband', `unexpected ${pkt.type} pkt in side-band stream`);
+    const p = pkt.payload;
+    if (p.length === 0) continue;
+    const err = errPktMessage(p);
+    if (err !== undefined) throw new RemoteError(err);
+    const band = p[0];
+    if (band === 1) {
+      if (p.length > 1) yield p.subarray(1);
+    } else if (band === 2) {
+      if (p.length > 1 && onProgress) onProgress(p.subarray(1).toString('utf8'));
+    } else if (band === 3) {
+      throw new RemoteError(p.subarray(1).toString('utf8').trim());
+    } else {
+      throw new ProtocolError('bad-sideband', `unknown side-band channel ${band}`);
+    }
+  }
+}

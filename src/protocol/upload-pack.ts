@@ -1,0 +1,177 @@
+// git-upload-pack requests and responses, protocol v2 (ls-refs, fetch) and v0/v1 (stateless fetch).
+// Request builders are pure; response readers consume a PktReader and hand back the pack as a byte stream.
+import { type Capabilities, isOid } from './advertisement.js';
+import { ProtocolError, RemoteError } from './errors.js';
+import { encodePkts, errPktMessage, type PktInput, PktReader, pktText } from './pkt-line.js';
+import { demuxSideband } from './sideband.js';
+
+/** Sent as our `agent=` capability (printable ASCII, no spaces). */
+export const AGENT = 'git/gitrest-0.1';
+
+export interface FetchRequest {
+  /** Any object ids: commits, trees, blobs (the server must allow unadvertised wants). */
+  wants: string[];
+  haves?: string[];
+  /** e.g. 'blob:none' or 'tree:0'; dropped when the server does not offer filtering (see FetchPlan). */
+  filter?: string;
+  /** Shallow fetch depth; dropped when the server does not offer `shallow`. */
+  depth?: number;
+}
+
+/** What a fetch will actually ask for once the server's capabilities are known. */
+export interface FetchPlan {
+  filter?: string;
+  depth?: number;
+}
+
+const FLUSH_PKT = { type: 'flush' } as const;
+const DELIM_PKT = { type: 'delim' } as const;
+
+function validateRequest(req: FetchRequest): void {
+  if (req.wants.length === 0) throw new TypeError('fetch needs at least one want');
+  for (const oid of [...req.wants, ...(req.haves ?? [])]) {
+    if (!isOid(oid)) throw new TypeError(`not an object id: ${JSON.stringify(oid)}`);
+  }
+  if (req.depth !== undefined && (!Number.isInteger(req.depth) || req.depth < 1)) {
+    throw new TypeError(`bad depth ${req.depth}`);
+  }
+  if (req.filter !== undefined && !/^[\x21-\x7e]+$/.test(req.filter)) {
+    throw new TypeError(`bad filter ${JSON.stringify(req.filter)}`);
+  }
+}
+
+/** v2 features of a command, e.g. `fetch=shallow wait-for-done filter` → {shallow, wait-for-done, filter}. */
+export function commandFeatures(caps: Capabilities, command: string): Set<string> {
+  const v = caps.get(command);
+  if (v === undefined) throw new ProtocolError('unsupported', `server does not offer the ${command} command`);
+  return new Set(v.split(' ').filter(Boolean));
+}
+
+function commonCaps(caps: Capabilities): string[] {
+  return caps.has('agent') ? [`agent=${AGENT}`] : [];
+}
+
+/** v2 `command=ls-refs` request: symrefs + peeled tags, optionally limited to ref prefixes. */
+export function lsRefsRequestV2(caps: Capabilities, prefixes: string[] = []): Buffer {
+  const features = commandFeatures(caps, 'ls-refs');
+  const args: string[] = ['peel\n', 'symrefs\n'];
+  if (features.has('unborn')) args.push('unborn\n');
+  for (const p of prefixes) args.push(`ref-prefix ${p}\n`);
+  return encodePkts('command=ls-refs\n', ...commonCaps(caps).map((c) => `${c}\n`), DELIM_PKT, ...args, FLUSH_PKT);
+}
+
+export function planFetchV2(caps: Capabilities, req: FetchRequest): FetchPlan {
+  const features = commandFeatures(caps, 'fetch');
+  return {
+    ...(req.filter !== undefined && features.has('filter') ? { filter: req.filter } : {}),
+    ...(req.depth !== undefined && features.has('shallow') ? { depth: req.depth } : {}),
+  };
+}
+
+/** v2 `command=fetch` with `done`: no negotiation rounds, the server answers with the pack at once. */
+export function fetchRequestV2(caps: Capabilities, req: FetchRequest, plan: FetchPlan): Buffer {
+  validateRequest(req);
+  const args: PktInput[] = ['no-progress\n', 'ofs-delta\n'];
+  for (const w of req.wants) args.push(`want ${w}\n`);
+  for (const h of req.haves ?? []) args.push(`have ${h}\n`);
+  if (plan.depth !== undefined) args.push(`deepen ${plan.depth}\n`);
+  if (plan.filter !== undefined) args.push(`filter ${plan.filter}\n`);
+  args.push('done\n');
+  return encodePkts('command=fetch\n', ...commonCaps(caps).map((c) => `${c}\n`), DELIM_PKT, ...args, FLUSH_PKT);
+}
+
+export function planFetchV0(caps: Capabilities, req: FetchRequest): FetchPlan {
+  return {
+    ...(req.filter !== undefined && caps.has('filter') ? { filter: req.filter } : {}),
+    ...(req.depth !== undefined && caps.has('shallow') ? { depth: req.depth } : {}),
+  };
+}
+
+/** Side-band flavour both ends support (v0), or none. */
+export function sidebandCap(caps: Capabilities): string | undefined {
+  if (caps.has('side-band-64k')) return 'side-band-64k';
+  if (caps.has('side-band')) return 'side-band';
+  return undefined;
+}
+
+/**
+ * v0 stateless request: wants (the first carries our capabilities), deepen/filter, flush, haves, done.
+ * No thin-pack: we keep no local object store that could complete one.
+ */
+export function fetchRequestV0(caps: Capabilities, req: FetchRequest, plan: FetchPlan): Buffer {
+  validateRequest(req);
+  const wanted: string[] = [];
+  const sb = sidebandCap(caps);
+  if (sb) wanted.push(sb);
+  if (caps.has('ofs-delta')) wanted.push('ofs-delta');
+  if (caps.has('no-progress')) wanted.push('no-progress');
+  if (plan.filter !== undefined) wanted.push('filter');
+  wanted.push(...commonCaps(caps));
+  const lines: PktInput[] = req.wants.map((w, i) => (i === 0 ? `want ${w} ${wanted.join(' ')}\n` : `want ${w}\n`));
+  if (plan.depth !== undefined) lines.push(`deepen ${plan.depth}\n`);
+  if (plan.filter !== undefined) lines.push(`filter ${plan.filter}\n`);
+  lines.push(FLUSH_PKT);
+  for (const h of req.haves ?? []) lines.push(`have ${h}\n`);
+  lines.push('done\n');
+  return encodePkts(...lines);
+}
+
+export interface FetchResponse {
+  /** Commits the server cut history at (`shallow <oid>` lines). */
+  shallow: string[];
+  /** The raw pack bytes. */
+  pack: AsyncIterable<Buffer>;
+}
+
+async function textLine(reader: PktReader, what: string): Promise<string | 'flush' | 'delim'> {
+  const pkt = await reader.next();
+  if (pkt === null) throw new ProtocolError('unexpected-eof', `${what}: response ended early`);
+  if (pkt.type === 'flush' || pkt.type === 'delim') return pkt.type;
+  if (pkt.type !== 'data') throw new ProtocolError('unexpected-response', `${what}: unexpected ${pkt.type} pkt`);
+  const err = errPktMessage(pkt.payload);
+  if (err !== undefined) throw new RemoteError(err);
+  return pktText(pkt.payload);
+}
+
+/** v2 fetch response: sections separated by delim pkts; the `packfile` section is side-band multiplexed. */
+export async function readFetchResponseV2(reader: PktReader, onProgress?: (msg: string) => void): Promise<FetchResponse> {
+  const shallow: string[] = [];
+  for (;;) {
+    const header = await textLine(reader, 'fetch');
+    if (header === 'packfile') return { shallow, pack: demuxSideband(reader, onProgress) };
+    if (header === 'flush') throw new ProtocolError('unexpected-response', 'fetch: the server sent no pack');
+    if (header === 'delim') throw new ProtocolError('unexpected-response', 'fetch: empty section');
+    if (!['acknowledgments', 'shallow-info', 'wanted-refs', 'packfile-uris'].includes(header)) {
+      throw new ProtocolError('unexpected-response', `fetch: unknown section ${JSON.stringify(header)}`);
+    }
+    for (;;) {
+      const line = await textLine(reader, header);
+      if (line === 'delim') break;
+      if (line === 'flush') throw new ProtocolError('unexpected-response', 'fetch: the server sent no pack');
+      if (header === 'shallow-info' && line.startsWith('shallow ')) shallow.push(line.slice('shallow '.length));
+    }
+  }
+}
+
+/**
+ * v0 fetch response to a request ending in `done`: optional `shallow`/`unshallow` lines closed by a flush,
+ * one `NAK` or `ACK <oid>`, then the pack (side-band multiplexed when negotiated, raw otherwise).
+ */
+export async function readFetchResponseV0(
+  reader: PktReader,
+  sideband: boolean,
+  onProgress?: (msg: string) => void,
+): Promise<FetchResponse> {
+  const shallow: string[] = [];
+  for (;;) {
+    const line = await textLine(reader, 'fetch');
+    if (line === 'flush') continue; // end of the shallow-update section
+    if (line === 'delim') throw new ProtocolError('unexpected-response', 'fetch: unexpected delim pkt');
+    if (line.startsWith('shallow ')) shallow.push(line.slice('shallow '.length));
+    else if (line.startsWith('unshallow ')) continue;
+    else if (line === 'NAK' || /^ACK [0-9a-f]+$/.test(line)) break;
+    else if (line.startsWith('ACK ')) continue; // multi-ack forms; we never ask for them
+    else throw new ProtocolError('unexpected-response', `fetch: unexpected line ${JSON.stringify(line.slice(0, 80))}`);
+  }
+  return { shallow, pack: sideband ? demuxSideband(reader, onProgress) : reader.rest() };
+}

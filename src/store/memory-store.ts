@@ -1,0 +1,168 @@
+// An in-memory Store with the same contract as the Git-backed one: files live in a Map keyed by path, and
+// directories exist only implicitly, as prefixes of file paths (as in a Git tree, a path is either a file or a
+// directory, never both). Meant for tests and demos.
+
+import { createHash } from 'node:crypto';
+import { StoreError, type BodySource, type ReadResult, type Store, type WriteResult } from './store.js';
+
+export interface MemoryStoreOptions {
+  /** Bodies longer than this are refused with 'too-large'. Default 100 MiB. */
+  maxBodyBytes?: number;
+  /** Size of the chunks a read is streamed in. Default 64 KiB. */
+  chunkBytes?: number;
+}
+
+const DEFAULT_MAX_BODY = 100 * 1024 * 1024;
+const DEFAULT_CHUNK = 64 * 1024;
+
+export class MemoryStore implements Store {
+  private readonly files = new Map<string, Uint8Array>();
+  /** directory path → number of files below it; a directory exists while its count is > 0. */
+  private readonly dirs = new Map<string, number>();
+  private readonly maxBodyBytes: number;
+  private readonly chunkBytes: number;
+  private head = '0'.repeat(40);
+  private commits = 0;
+  private closed = false;
+
+  constructor(opts: MemoryStoreOptions = {}) {
+    this.maxBodyBytes = opts.maxBodyBytes ?? DEFAULT_MAX_BODY;
+    this.chunkBytes = opts.chunkBytes ?? DEFAULT_CHUNK;
+  }
+
+  /** Number of commits made so far (one per successful write). */
+  get commitCount(): number {
+    return this.commits;
+  }
+
+  /** The stored file paths, sorted. */
+  paths(): string[] {
+    return [...this.files.keys()].sort();
+  }
+
+  async get(path: string): Promise<ReadResult> {
+    this.checkOpen();
+    checkPath(path);
+    const data = this.files.get(path);
+    if (data === undefined) {
+      const what = this.dirs.has(path) ? 'is a directory, not a file' : 'does not exist';
+      throw new StoreError('not-found', `${path} ${what}`);
+    }
+    return { size: data.byteLength, stream: chunksOf(data, this.chunkBytes), commit: this.head };
+  }
+
+  async create(path: string, body: BodySource): Promise<WriteResult> {
+    this.checkOpen();
+    checkPath(path);
+    this.checkCreatable(path); // fail fast, before reading the body
+    const data = await this.readBody(body);
+    this.checkCreatable(path); // again: the map may have changed while the body streamed in
+    this.files.set(path, data);
+    for (const dir of parentsOf(path)) this.dirs.set(dir, (this.dirs.get(dir) ?? 0) + 1);
+    return this.commit('create', path);
+  }
+
+  async replace(path: string, body: BodySource): Promise<WriteResult> {
+    this.checkOpen();
+    checkPath(path);
+    this.checkIsFile(path);
+    const data = await this.readBody(body);
+    this.checkIsFile(path);
+    this.files.set(path, data);
+    return this.commit('replace', path);
+  }
+
+  async remove(path: string): Promise<WriteResult> {
+    this.checkOpen();
+    checkPath(path);
+    this.checkIsFile(path);
+    this.files.delete(path);
+    for (const dir of parentsOf(path)) {
+      const n = (this.dirs.get(dir) ?? 1) - 1;
+      if (n > 0) this.dirs.set(dir, n);
+      else this.dirs.delete(dir);
+    }
+    return this.commit('remove', path);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+  }
+
+  private checkOpen(): void {
+    if (this.closed) throw new StoreError('unavailable', 'the store is closed');
+  }
+
+  private checkIsFile(path: string): void {
+    if (this.files.has(path)) return;
+    if (this.dirs.has(path)) throw new StoreError('not-found', `${path} is a directory, not a file`);
+    throw new StoreError('not-found', `${path} does not exist`, 'use POST to create it');
+  }
+
+  private checkCreatable(path: string): void {
+    if (this.files.has(path)) throw new StoreError('conflict', `${path} already exists`, 'use PUT to replace it');
+    if (this.dirs.has(path)) {
+      throw new StoreError('conflict', `${path} is a directory`, 'a path cannot be both a file and a directory');
+    }
+    for (const dir of parentsOf(path)) {
+      if (this.files.has(dir)) {
+        throw new StoreError('conflict', `${dir} is a file, so ${path} cannot be created below it`,
+          'a path cannot be both a file and a directory');
+      }
+    }
+  }
+
+  private async readBody(body: BodySource): Promise<Uint8Array> {
+    if (body.length !== undefined && body.length > this.maxBodyBytes) throw this.tooLarge();
+    const chunks: Uint8Array[] = [];
+    let total = 0;
+    for await (const chunk of body.stream) {
+      total += chunk.byteLength;
+      if (total > this.maxBodyBytes) throw this.tooLarge();
+      chunks.push(chunk);
+    }
+    if (body.length !== undefined && body.length !== total) {
+      throw new StoreError('bad-request', `the body had ${total} bytes but Content-Length said ${body.length}`);
+    }
+    return concat(chunks, total);
+  }
+
+  private tooLarge(): StoreError {
+    return new StoreError('too-large', `the body is larger than the ${this.maxBodyBytes}-byte limit`);
+  }
+
+  private commit(op: string, path: string): WriteResult {
+    this.commits++;
+    // A fake but well-formed commit id: it chains the previous one so every write yields a new id.
+    this.head = createHash('sha1').update(`${this.head}\0${this.commits}\0${op}\0${path}`).digest('hex');
+    return { commit: this.head, retries: 0 };
+  }
+}
+
+/** The store must not trust its caller: refuse anything that is not a normalized relative path. */
+function checkPath(path: string): void {
+  if (path === '' || path.split('/').some((s) => s === '' || s === '.' || s === '..')) {
+    throw new StoreError('bad-request', `invalid path ${JSON.stringify(path)}`);
+  }
+}
+
+/** 'a/b/c' → ['a', 'a/b'] */
+function parentsOf(path: string): string[] {
+  const out: string[] = [];
+  for (let i = path.indexOf('/'); i !== -1; i = path.indexOf('/', i + 1)) out.push(path.slice(0, i));
+  return out;
+}
+
+function concat(chunks: Uint8Array[], total: number): Uint8Array {
+  const out = new Uint8Array(total);
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.byteLength;
+  }
+  return out;
+}
+
+async function* chunksOf(data: Uint8Array, size: number): AsyncGenerator<Uint8Array> {
+  for (let at = 0; at < data.byteLength; at += size) yield data.subarray(at, Math.min(at + size, data.byteLength));
+}

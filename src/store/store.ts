@@ -1,0 +1,76 @@
+// The storage interface the HTTP API is written against. Two backends implement it: the in-memory one
+// (memory-store.ts) and the Git-backed one (git-store.ts).
+//
+// Paths handed to a store are already validated and normalized by the API (src/api/paths.ts): UTF-8 text,
+// segments joined by '/', no leading or trailing slash, no empty, '.', '..' or '.git' segments, no control chars.
+
+/** A request body, streamed. `length` is the client's Content-Length when it sent one. */
+export interface BodySource {
+  stream: AsyncIterable<Uint8Array>;
+  length?: number;
+}
+
+/** A stored file: `size` bytes, delivered by `stream`. The consumer must either drain the stream or stop
+ * iterating (break / iterator.return()) so the store can release what it holds. */
+export interface ReadResult {
+  size: number;
+  stream: AsyncIterable<Uint8Array>;
+  /** The commit the file was read from, when the backend knows it. */
+  commit?: string;
+}
+
+/** A write that the backend has durably accepted (for Git: the remote accepted the push). */
+export interface WriteResult {
+  /** 40-hex id of the commit that holds the change. */
+  commit: string;
+  /** How many times the backend had to retry (e.g. a push lost a race with another writer). */
+  retries: number;
+}
+
+export type StoreErrorKind =
+  | 'not-found' // 404: nothing at that path (or it is a directory)
+  | 'conflict' // 409: the path exists already, or a file/directory clash
+  | 'bad-request' // 400: the body or path is unusable
+  | 'too-large' // 413: the body is over the configured limit
+  | 'upstream' // 502: the Git host answered with something we can't use
+  | 'unavailable' // 503: the backend is closed, or the Git host is unreachable
+  | 'timeout' // 504: the Git host did not answer in time
+  | 'auth'; // 502: the Git host rejected our credentials
+
+/** The one error type a store throws on purpose. `message` is written for a person; `detail` may add context
+ * (never credentials). `retries` counts retries spent before giving up. */
+export class StoreError extends Error {
+  readonly kind: StoreErrorKind;
+  readonly detail?: string;
+  readonly retries: number;
+
+  constructor(
+    kind: StoreErrorKind,
+    message: string,
+    detail?: string,
+    opts?: { retries?: number; cause?: unknown },
+  ) {
+    super(message, opts?.cause === undefined ? undefined : { cause: opts.cause });
+    this.name = 'StoreError';
+    this.kind = kind;
+    if (detail !== undefined) this.detail = detail;
+    this.retries = opts?.retries ?? 0;
+  }
+}
+
+export function isStoreError(err: unknown): err is StoreError {
+  return err instanceof StoreError;
+}
+
+export interface Store {
+  /** Throws StoreError('not-found') when there is no file at `path`. */
+  get(path: string): Promise<ReadResult>;
+  /** Throws StoreError('conflict') when `path` exists (or clashes with a file/directory). */
+  create(path: string, body: BodySource): Promise<WriteResult>;
+  /** Throws StoreError('not-found') when there is no file at `path`. */
+  replace(path: string, body: BodySource): Promise<WriteResult>;
+  /** Throws StoreError('not-found') when there is no file at `path`. Empty parent directories disappear. */
+  remove(path: string): Promise<WriteResult>;
+  /** Releases resources; later calls throw StoreError('unavailable'). */
+  close(): Promise<void>;
+}

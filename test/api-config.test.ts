@@ -1,0 +1,146 @@
+// loadConfig: defaults, every variable, credentials from all sources, and one clear line per invalid value.
+import t from 'tap';
+import { resolve } from 'node:path';
+import {
+  basicAuthHeader, ConfigError, formatCommitMessage, loadConfig, redact, redactedConfig, secretsOf,
+} from '../src/api/config.js';
+
+t.test('defaults', async (t) => {
+  const c = loadConfig({});
+  t.same(c, {
+    port: 8080,
+    backendType: 'git',
+    gitBranch: 'main',
+    authorName: 'gitrest',
+    authorEmail: 'gitrest@localhost',
+    commitMessageTemplate: '{method} {path}',
+    maxBodyBytes: 100 * 1024 * 1024,
+    gitTimeoutMs: 30_000,
+    requestTimeoutMs: 300_000,
+    shutdownGraceMs: 10_000,
+    dataDir: resolve('./data'),
+    logLevel: 'info',
+  });
+  t.equal(formatCommitMessage(c.commitMessageTemplate, 'POST', 'users/alice.json'), 'POST users/alice.json');
+  // Empty variables (as docker-compose leaves them) count as unset.
+  t.same(loadConfig({ PORT: '', BACKEND_TYPE: ' ', GIT_REPO_URL: '' }), c);
+});
+
+t.test('every variable is read', async (t) => {
+  const c = loadConfig({
+    PORT: '9000', HOST: '127.0.0.1', BACKEND_TYPE: 'MEMORY', GIT_REPO_URL: 'https://git.example.com/o/r.git',
+    GIT_BRANCH: 'data/v1', GIT_AUTHOR_NAME: 'Bot', GIT_AUTHOR_EMAIL: 'bot@example.com',
+    GIT_COMMIT_MESSAGE: 'api: {method} {path} ({method})', MAX_BODY_BYTES: '1024', GIT_TIMEOUT_MS: '500',
+    REQUEST_TIMEOUT_MS: '0', SHUTDOWN_GRACE_MS: '250', DATA_DIR: '/var/lib/gitrest', LOG_LEVEL: 'warn',
+  });
+  t.same(c, {
+    port: 9000, host: '127.0.0.1', backendType: 'memory', gitRepoUrl: 'https://git.example.com/o/r.git',
+    gitBranch: 'data/v1', authorName: 'Bot', authorEmail: 'bot@example.com',
+    commitMessageTemplate: 'api: {method} {path} ({method})', maxBodyBytes: 1024, gitTimeoutMs: 500,
+    requestTimeoutMs: 0, shutdownGraceMs: 250, dataDir: '/var/lib/gitrest', logLevel: 'warn',
+  });
+  t.equal(formatCommitMessage(c.commitMessageTemplate, 'PUT', 'a/b'), 'api: PUT a/b (PUT)');
+  t.equal(loadConfig({ PORT: '0' }).port, 0, 'port 0 (any free port) is allowed');
+});
+
+t.test('invalid values: a ConfigError whose message is one line naming the variable', async (t) => {
+  const cases: Array<[NodeJS.ProcessEnv, RegExp]> = [
+    [{ PORT: 'http' }, /^PORT must be a whole number from 0 to 65535 \(got "http"\)/],
+    [{ PORT: '65536' }, /^PORT /],
+    [{ PORT: '-1' }, /^PORT /],
+    [{ PORT: '80.5' }, /^PORT /],
+    [{ BACKEND_TYPE: 'sqlite' }, /^BACKEND_TYPE must be one of git, memory \(got "sqlite"\)/],
+    [{ GIT_REPO_URL: 'not a url' }, /^GIT_REPO_URL is not a valid URL; set it to/],
+    [{ GIT_REPO_URL: 'ssh://git@github.com/o/r.git' }, /^GIT_REPO_URL must be an http:\/\/ or https:\/\/ URL/],
+    [{ GIT_REPO_URL: 'https://u:%zz@h/r.git' }, /^GIT_REPO_URL has badly percent-encoded credentials/],
+    [{ GIT_BRANCH: 'a..b' }, /^GIT_BRANCH "a\.\.b" is not a valid Git branch name/],
+    [{ GIT_BRANCH: 'x.lock' }, /^GIT_BRANCH /],
+    [{ GIT_BRANCH: 'a b' }, /^GIT_BRANCH /],
+    [{ GIT_BRANCH: '-x' }, /^GIT_BRANCH /],
+    [{ GIT_BRANCH: 'a/.b' }, /^GIT_BRANCH /],
+    [{ GIT_BRANCH: 'a@{1}' }, /^GIT_BRANCH /],
+    [{ GIT_AUTHOR_NAME: 'Evil <x>' }, /^GIT_AUTHOR_NAME must not contain/],
+    [{ GIT_AUTHOR_EMAIL: 'a@b\nc' }, /^GIT_AUTHOR_EMAIL must not contain/],
+    [{ MAX_BODY_BYTES: '10MB' }, /^MAX_BODY_BYTES must be a whole number/],
+    [{ MAX_BODY_BYTES: '0' }, /^MAX_BODY_BYTES /],
+    [{ GIT_TIMEOUT_MS: '0' }, /^GIT_TIMEOUT_MS /],
+    [{ REQUEST_TIMEOUT_MS: 'soon' }, /^REQUEST_TIMEOUT_MS /],
+    [{ SHUTDOWN_GRACE_MS: '1e3' }, /^SHUTDOWN_GRACE_MS /],
+    [{ LOG_LEVEL: 'loud' }, /^LOG_LEVEL must be one of debug, info, warn, error, silent/],
+    [{ GIT_PASSWORD: 'p', GIT_TOKEN: 't' }, /^GIT_PASSWORD and GIT_TOKEN are both set; set only one/],
+    [{ GIT_USERNAME: 'alice' }, /^GIT_USERNAME is set without a password; also set GIT_PASSWORD or GIT_TOKEN/],
+  ];
+  for (const [env, message] of cases) {
+    let caught: unknown;
+    try {
+      loadConfig(env);
+    } catch (err) {
+      caught = err;
+    }
+    t.ok(caught instanceof ConfigError, `${JSON.stringify(env)} → ConfigError`);
+    const msg = (caught as Error).message;
+    t.match(msg, message, JSON.stringify(env));
+    t.notMatch(msg, /\n/, 'one line');
+  }
+});
+
+t.test('a GIT_REPO_URL is never echoed in an error (it may hold a token)', async (t) => {
+  t.throws(() => loadConfig({ GIT_REPO_URL: 'ftp://user:s3cret-token@host/r.git' }), { message: /ftp:/ });
+  try {
+    loadConfig({ GIT_REPO_URL: 'ftp://user:s3cret-token@host/r.git' });
+  } catch (err) {
+    t.notMatch((err as Error).message, /s3cret-token/);
+  }
+});
+
+t.test('credentials', async (t) => {
+  const url = 'https://git.example.com/o/r.git';
+  t.equal(loadConfig({ GIT_REPO_URL: url }).credentials, undefined, 'none by default');
+
+  const legacy = loadConfig({ GIT_REPO_URL: url, TEST_GITHUB_PAT_TOKEN: 'ghp_legacy' });
+  t.same(legacy.credentials, { username: 'git', password: 'ghp_legacy' }, 'earlier server: basic auth git:<token>');
+  t.equal(basicAuthHeader(legacy.credentials!), 'Basic ' + Buffer.from('git:ghp_legacy').toString('base64'));
+
+  t.same(loadConfig({ GIT_TOKEN: 'tok' }).credentials, { username: 'git', password: 'tok' });
+  t.same(loadConfig({ GIT_USERNAME: 'bot', GIT_TOKEN: 'tok' }).credentials, { username: 'bot', password: 'tok' });
+  t.same(loadConfig({ GIT_USERNAME: 'bot', GIT_PASSWORD: 'pw' }).credentials, { username: 'bot', password: 'pw' });
+  t.same(loadConfig({ GIT_PASSWORD: 'pw', TEST_GITHUB_PAT_TOKEN: 'old' }).credentials, { username: 'git', password: 'pw' },
+    'the properly named variables win over the legacy one');
+
+  // Userinfo in the URL becomes the credentials and is removed from the URL.
+  const withInfo = loadConfig({ GIT_REPO_URL: 'https://alice:p%40ss%3Aword@git.example.com:8443/o/r.git?x=1' });
+  t.equal(withInfo.gitRepoUrl, 'https://git.example.com:8443/o/r.git?x=1');
+  t.same(withInfo.credentials, { username: 'alice', password: 'p@ss:word' });
+  const tokenOnly = loadConfig({ GIT_REPO_URL: 'https://ghp_abc@github.com/o/r.git' });
+  t.equal(tokenOnly.gitRepoUrl, 'https://github.com/o/r.git');
+  t.same(tokenOnly.credentials, { username: 'ghp_abc', password: '' });
+  t.same(loadConfig({ GIT_REPO_URL: 'https://u:urlpw@h/r.git', GIT_TOKEN: 'envtok' }).credentials,
+    { username: 'u', password: 'envtok' }, 'an explicit GIT_TOKEN wins over URL userinfo; its user is kept');
+  t.same(loadConfig({ GIT_REPO_URL: 'https://u:urlpw@h/r.git', GIT_USERNAME: 'v' }).credentials,
+    { username: 'v', password: 'urlpw' });
+  t.same(loadConfig({ GIT_REPO_URL: 'https://u:urlpw@h/r.git', TEST_GITHUB_PAT_TOKEN: 'old' }).credentials,
+    { username: 'u', password: 'urlpw' }, 'URL userinfo wins over the legacy variable');
+});
+
+t.test('redaction: the secret never survives redactedConfig / redact', async (t) => {
+  const c = loadConfig({ GIT_REPO_URL: 'https://bot:Sup3r%2Bsecret@h/r.git' });
+  t.equal(c.credentials?.password, 'Sup3r+secret');
+  const shown = JSON.stringify(redactedConfig(c));
+  t.notMatch(shown, /Sup3r/);
+  t.match(shown, /"username":"bot"/);
+  t.match(shown, /"gitRepoUrl":"https:\/\/h\/r\.git"/);
+
+  const secrets = secretsOf(c);
+  const header = basicAuthHeader(c.credentials!);
+  const text = `url https://bot:Sup3r%2Bsecret@h plain Sup3r+secret header ${header}`;
+  const clean = redact(text, secrets);
+  t.notMatch(clean, /Sup3r/);
+  t.notOk(clean.includes(header.slice(6)), 'the base64 form is gone too');
+  t.equal(clean, 'url https://bot:[redacted]@h plain [redacted] header Basic [redacted]');
+
+  // A token used as the URL's username is the secret itself.
+  const tok = loadConfig({ GIT_REPO_URL: 'https://ghp_TOKEN123@github.com/o/r.git' });
+  t.notMatch(JSON.stringify(redactedConfig(tok)), /ghp_TOKEN123/);
+  t.equal(redact('x ghp_TOKEN123 y', secretsOf(tok)), 'x [redacted] y');
+  t.same(secretsOf(loadConfig({})), []);
+});
