@@ -64,6 +64,10 @@ export class GitStore implements Store {
     });
   }
 
+  get #cacheBlobBytes(): number {
+    return this.#opts.cacheBlobBytes ?? 64 * 1024;
+  }
+
   get branchRef(): string {
     return this.#ref;
   }
@@ -123,17 +127,16 @@ export class GitStore implements Store {
     }
   }
 
-  /** One round trip: the branch tip as the remote has it now. */
+  /** One round trip: the branch tip as the remote has it now, which is also the best base for the next write. */
   async #readTip(): Promise<string | null> {
     const refs = await this.remote.lsRefs([this.#ref]);
-    const tip = refs.refs.get(this.#ref) ?? null;
-    return tip;
+    this.#tip = refs.refs.get(this.#ref) ?? null;
+    return this.#tip;
   }
 
   /** The state a write batch starts from: the last known tip, or the remote's when asked to refresh. */
   async #snapshot(refresh: boolean): Promise<Snapshot> {
-    if (refresh || this.#tip === undefined) this.#tip = await this.#readTip();
-    const tip = this.#tip;
+    const tip = refresh || this.#tip === undefined ? await this.#readTip() : this.#tip;
     return { tip, root: tip === null ? null : await this.#rootTree(tip) };
   }
 
@@ -164,7 +167,7 @@ export class GitStore implements Store {
     const objects = await this.#fetch([oid], {});
     const blob = objects.get(oid);
     if (blob === undefined || blob.type !== 'blob') throw new StoreError('upstream', `the git host did not send blob ${oid}`);
-    if (blob.data.length <= (this.#opts.cacheBlobBytes ?? 64 * 1024)) this.cache.set(oid, blob.data);
+    if (blob.data.length <= this.#cacheBlobBytes) this.cache.set(oid, blob.data);
     return blob.data;
   }
 
@@ -209,7 +212,11 @@ export class GitStore implements Store {
     const ref = result.refs.find((r) => r.ref === this.#ref);
     if (result.ok && ref?.status === 'ok') {
       this.#tip = to;
-      for (const o of objects) if (o.type === 'tree' || o.type === 'commit') this.cache.set(o.oid, o.data as Buffer);
+      // What we just wrote is what the next requests will read: keep the trees, the commits and small blobs.
+      for (const o of objects) {
+        if (!Buffer.isBuffer(o.data)) continue;
+        if (o.type !== 'blob' || o.size <= this.#cacheBlobBytes) this.cache.set(o.oid, o.data);
+      }
       return true;
     }
     if (ref?.status === 'ref-moved') {

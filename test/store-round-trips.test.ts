@@ -1,0 +1,39 @@
+// Exact round trips to the git host per API request, cold and warm, counted by the fixture server.
+// Only the branch tip is mutable: everything else is cached by id, and a warm write pushes straight
+// over the last known tip (the push's old-id check is the consistency check).
+import t from 'tap';
+import { startFixtureServer } from '../fixtures/git-server.js';
+import { commitFiles } from '../fixtures/repo.js';
+import { startApi } from '../fixtures/api-server.js';
+
+t.test('round trips per request', async (t) => {
+  const git = await startFixtureServer(t);
+  const repo = await git.createRepo('rt', { seed: [[{ path: 'a/b/seed.txt', content: 'seed' }, { path: 'top.txt', content: 'top' }]] });
+  const api = await startApi(t, { repoUrl: repo.url });
+  const trips = async (what: string, method: string, path: string, body?: string) => {
+    git.resetCounts();
+    const res = await api.request(method, path, body);
+    t.ok(res.status < 300, `${what}: ${method} ${path} → ${res.status}`);
+    const c = git.counts('rt');
+    return { total: c.total, 'info-refs': c['info-refs'], 'upload-pack': c['upload-pack'], 'receive-pack': c['receive-pack'] };
+  };
+  // Cold: discovery (1), ls-refs (1), the commit with its root tree (1), tree a (1), tree a/b (1), the blob (1).
+  t.same(await trips('cold read', 'GET', '/a/b/seed.txt'), { total: 6, 'info-refs': 1, 'upload-pack': 5, 'receive-pack': 0 });
+  // Warm: only the tip; the blob is small enough to be cached.
+  t.same(await trips('warm read', 'GET', '/a/b/seed.txt'), { total: 1, 'info-refs': 0, 'upload-pack': 1, 'receive-pack': 0 });
+  // An uncached blob under known trees: the tip and the blob.
+  t.same(await trips('warm read, new blob', 'GET', '/top.txt'), { total: 2, 'info-refs': 0, 'upload-pack': 2, 'receive-pack': 0 });
+  // The first write learns receive-pack's capabilities once; the tip and trees are known from the reads.
+  t.same(await trips('first write', 'POST', '/a/b/new.txt', 'new'), { total: 2, 'info-refs': 1, 'upload-pack': 0, 'receive-pack': 1 });
+  for (const [method, path] of [['POST', '/a/c/d.txt'], ['PUT', '/a/b/new.txt'], ['DELETE', '/a/b/seed.txt'], ['POST', '/z.txt']] as const) {
+    t.same(await trips('warm write', method, path, method === 'DELETE' ? undefined : 'x'), { total: 1, 'info-refs': 0, 'upload-pack': 0, 'receive-pack': 1 });
+  }
+  // A read after our own writes: the tip only; our trees and small blobs are cached.
+  t.same(await trips('read own write', 'GET', '/a/c/d.txt'), { total: 1, 'info-refs': 0, 'upload-pack': 1, 'receive-pack': 0 });
+
+  // Someone else pushes: the next write is refused once, refreshes the tip and the changed trees, and retries.
+  await commitFiles(repo.dir, [{ path: 'other/file.txt', content: 'other' }], 'outside');
+  // refused push (1), ls-refs (1), new commit + root (1), tree a (unchanged: cached), retry push (1)
+  t.same(await trips('write after an outside push', 'POST', '/a/e.txt', 'e'), { total: 4, 'info-refs': 0, 'upload-pack': 2, 'receive-pack': 2 });
+  t.same(await trips('warm write again', 'PUT', '/a/e.txt', 'e2'), { total: 1, 'info-refs': 0, 'upload-pack': 0, 'receive-pack': 1 });
+});
