@@ -3,6 +3,8 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import t, { type Test } from 'tap';
 import { startFixtureServer } from '../fixtures/git-server.js';
+import { hashObject } from '../src/pack/oid.js';
+import { writePack } from '../src/pack/pack-writer.js';
 import { HttpStatusError, ProtocolError, RemoteError, TransportError } from '../src/protocol/errors.js';
 import { retryAfterMs } from '../src/protocol/http.js';
 import { encodePkts } from '../src/protocol/pkt-line.js';
@@ -12,8 +14,9 @@ type Handler = (req: IncomingMessage, res: ServerResponse, body: Buffer) => void
 interface Seen { method: string; url: string; headers: IncomingMessage['headers'] }
 
 /** A server that records requests and lets `handler` answer once the request body has arrived. */
-async function fakeServer(t: Test, handler: Handler): Promise<{ url: string; seen: Seen[] }> {
+async function fakeServer(t: Test, handler: Handler): Promise<{ url: string; seen: Seen[]; connections: () => number }> {
   const seen: Seen[] = [];
+  let connections = 0;
   const server = createServer((req, res) => {
     seen.push({ method: req.method!, url: req.url!, headers: req.headers });
     const parts: Buffer[] = [];
@@ -21,12 +24,13 @@ async function fakeServer(t: Test, handler: Handler): Promise<{ url: string; see
     req.on('error', () => {});
     req.on('end', () => handler(req, res, Buffer.concat(parts)));
   });
+  server.on('connection', () => connections++);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   t.teardown(() => {
     server.closeAllConnections();
     return new Promise<void>((resolve) => server.close(() => resolve()));
   });
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, seen };
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, seen, connections: () => connections };
 }
 
 const A = 'a'.repeat(40);
@@ -46,11 +50,37 @@ function v2Server(post: (body: Buffer, res: ServerResponse) => void): Handler {
   };
 }
 
+async function collectBytes(gen: AsyncIterable<Buffer>): Promise<Buffer[]> {
+  const out: Buffer[] = [];
+  for await (const b of gen) out.push(b);
+  return out;
+}
+
 async function drain(gen: AsyncIterable<unknown>): Promise<number> {
   let n = 0;
   for await (const _ of gen) n++;
   return n;
 }
+
+t.test('keep-alive: discovery and fetches reuse connections', async (t) => {
+  const content = Buffer.from('blob content\n');
+  const packBytes = Buffer.concat(await collectBytes(writePack(1, [{ type: 'blob', size: content.length, data: content }])));
+  const { url, connections } = await fakeServer(t, v2Server((_, res) => {
+    const chunks = [];
+    for (let i = 0; i < packBytes.length; i += 7) chunks.push(Buffer.concat([Buffer.from([1]), packBytes.subarray(i, i + 7)]));
+    answer(res, 'application/x-git-upload-pack-result', encodePkts('packfile\n', ...chunks, F));
+  }));
+  const remote = new Remote({ url });
+  t.teardown(() => remote.close());
+  for (let i = 0; i < 3; i++) {
+    const objects = [];
+    for await (const o of remote.fetch({ wants: [hashObject('blob', content)] })) objects.push(o);
+    t.same(objects.map((o) => [o.type, o.data.toString()]), [['blob', 'blob content\n']]);
+  }
+  t.equal(remote.stats.requests, 4);
+  // The pool may open a second socket while the first is being released, but never one per request.
+  t.ok(connections() <= 2, `connections are reused (${connections()} for 4 requests)`);
+});
 
 t.test('request headers follow gitprotocol-http', async (t) => {
   const { url, seen } = await fakeServer(t, v2Server((_, res) =>
@@ -115,8 +145,10 @@ t.test('status codes become HttpStatusError; credentials never appear in errors'
     t.notMatch(everything, /s3cr|alice|YWxpY2/, `${path}: no credentials in the error`);
   }
   t.equal(seen[0]!.headers['authorization'], `Basic ${Buffer.from('alice:s3cr@t').toString('base64')}`, 'URL credentials are sent as Basic auth');
-  const limited = await new Remote({ url: `${url}/slow` }).lsRefs().catch((e: unknown) => e as HttpStatusError);
-  t.equal(limited.retryAfterMs, 7000);
+  const slow = new Remote({ url: `${url}/slow` });
+  const limited = await slow.lsRefs().then(() => undefined, (e: unknown) => e as HttpStatusError);
+  await slow.close();
+  t.equal(limited?.retryAfterMs, 7000);
   t.equal(retryAfterMs('Wed, 21 Oct 2015 07:28:30 GMT', Date.parse('Wed, 21 Oct 2015 07:28:00 GMT')), 30_000);
   t.equal(retryAfterMs('soon'), undefined);
 });
@@ -209,7 +241,7 @@ t.test('a dumb server or wrong content type is refused', async (t) => {
 });
 
 t.test('push: request body, and a failing pack source rejects the push', async (t) => {
-  let pushed = Buffer.alloc(0);
+  let pushed: Buffer = Buffer.alloc(0);
   const { url, seen } = await fakeServer(t, (req, res, body) => {
     if (req.method === 'GET') {
       return answer(res, 'application/x-git-receive-pack-advertisement', encodePkts(

@@ -28,11 +28,11 @@ export class PathError extends HttpError {
 export function fromStoreError(e: StoreError): HttpError {
   switch (e.kind) {
     case 'not-found':
-      return new HttpError(404, e.message, e.detail);
+      return new HttpError(404, e.message, e.detail ?? 'check the path; to create the file, POST to it');
     case 'conflict':
-      return new HttpError(409, e.message, e.detail);
+      return new HttpError(409, e.message, e.detail ?? 'the path is taken; to replace a file, PUT to it');
     case 'bad-request':
-      return new HttpError(400, e.message, e.detail);
+      return new HttpError(400, e.message, e.detail ?? 'check the request and send it again');
     case 'too-large':
       return new HttpError(413, e.message, e.detail ?? 'send a smaller body, or raise MAX_BODY_BYTES on the server');
     case 'upstream':

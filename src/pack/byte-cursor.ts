@@ -76,9 +76,12 @@ export class ByteCursor {
 
   /** Releases the source if it was not read to its end. */
   async close(): Promise<void> {
-    if (!this.ended) {
-      this.ended = true;
+    if (this.ended) return;
+    this.ended = true;
+    try {
       await this.it.return?.();
+    } catch {
+      // The parse already failed or finished; a source that cannot be closed cleanly changes nothing.
     }
   }
 

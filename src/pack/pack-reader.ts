@@ -3,7 +3,7 @@ import { applyDelta } from './delta.js';
 import { PackError } from './errors.js';
 import { StreamInflater } from './inflate.js';
 import type { ObjectType } from './object.js';
-import { hashObject } from './oid.js';
+import { hashObject, ObjectHasher } from './oid.js';
 import {
   OBJ_OFS_DELTA,
   OBJ_REF_DELTA,
@@ -98,6 +98,18 @@ async function readPackHeader(input: ByteCursor, maxObjects: number): Promise<nu
 }
 
 async function readEntry(input: ByteCursor, inflater: StreamInflater, maxObjectSize: number): Promise<RawEntry> {
+  const { offset, type, base, size } = await readEntryHeader(input, maxObjectSize);
+  const entry: RawEntry = { offset, data: await inflater.inflate(input, size) };
+  if (type !== undefined) entry.type = type;
+  if (base !== undefined) entry.base = base;
+  return entry;
+}
+
+/** An entry's header: its type (or delta base) and the inflated size; the zlib stream follows it. */
+async function readEntryHeader(
+  input: ByteCursor,
+  maxObjectSize: number,
+): Promise<{ offset: number; type?: ObjectType; base?: BaseRef; size: number }> {
   const offset = input.offset;
   // Type and size: 3 type bits and 4 size bits, then 7 more size bits per continuation byte.
   let byte = await input.byte();
@@ -110,7 +122,8 @@ async function readEntry(input: ByteCursor, inflater: StreamInflater, maxObjectS
     size += (byte & 0x7f) * scale;
     scale *= 128;
   }
-  const entry: RawEntry = { offset, data: Buffer.alloc(0) };
+  let type: ObjectType | undefined;
+  let base: BaseRef | undefined;
   if (code === OBJ_OFS_DELTA) {
     // Base distance: big-endian 7-bit groups, each continuation adding 1 (so encodings are unique).
     byte = await input.byte();
@@ -123,18 +136,69 @@ async function readEntry(input: ByteCursor, inflater: StreamInflater, maxObjectS
     if (distance === 0 || offset - distance < PACK_HEADER_SIZE) {
       throw new PackError('bad-delta', `OFS_DELTA at ${offset} has invalid base distance ${distance}`);
     }
-    entry.base = { offset: offset - distance };
+    base = { offset: offset - distance };
   } else if (code === OBJ_REF_DELTA) {
-    entry.base = { oid: (await input.bytes(20)).toString('hex') };
+    base = { oid: (await input.bytes(20)).toString('hex') };
   } else {
-    entry.type = typeFromCode(code);
-    if (!entry.type) throw new PackError('bad-object', `invalid object type ${code} at offset ${offset}`);
+    type = typeFromCode(code);
+    if (!type) throw new PackError('bad-object', `invalid object type ${code} at offset ${offset}`);
   }
   if (size > maxObjectSize) {
     throw new PackError('too-large', `object at offset ${offset} declares ${size} bytes, limit is ${maxObjectSize}`);
   }
-  entry.data = await inflater.inflate(input, size);
-  return entry;
+  return { offset, size, ...(type === undefined ? {} : { type }), ...(base === undefined ? {} : { base }) };
+}
+
+/** A whole object whose content is streamed rather than held. */
+export interface StreamedObject {
+  type: ObjectType;
+  size: number;
+  /**
+   * The content in bounded chunks. The last chunk is held back until the object id and the pack checksum
+   * are verified, so a consumer that forwards the chunks never delivers a complete but unverified object.
+   * Stopping early releases the source.
+   */
+  stream: AsyncGenerator<Buffer>;
+}
+
+/**
+ * Reads a pack holding exactly one whole object, as a fetch of one blob by id returns, without holding the
+ * object in memory: a 100 MiB blob passes through in chunks of `chunkSize` bytes.
+ */
+export async function readSingleObjectPack(
+  source: AsyncIterable<Uint8Array>,
+  expectedOid: string,
+  opts: PackReaderOptions & { chunkSize?: number } = {},
+): Promise<StreamedObject> {
+  const limits = { ...DEFAULT_READER_LIMITS, ...definedOnly(opts) };
+  const input = new ByteCursor(source);
+  try {
+    const count = await readPackHeader(input, limits.maxObjects);
+    if (count !== 1) throw new PackError('bad-count', `expected a pack of one object, got ${count}`);
+    const { type, size } = await readEntryHeader(input, limits.maxObjectSize);
+    if (type === undefined) throw new PackError('missing-base', 'the only object of the pack is a delta');
+    const stream = async function* (): AsyncGenerator<Buffer> {
+      try {
+        const hasher = new ObjectHasher(type, size);
+        let held: Buffer | undefined;
+        for await (const chunk of new StreamInflater().inflateChunks(input, size, opts.chunkSize)) {
+          hasher.update(chunk);
+          if (held !== undefined) yield held;
+          held = chunk;
+        }
+        const oid = hasher.digest();
+        if (oid !== expectedOid) throw new PackError('bad-object', `expected object ${expectedOid}, got ${oid}`);
+        await readTrailer(input);
+        if (held !== undefined) yield held;
+      } finally {
+        await input.close();
+      }
+    };
+    return { type, size, stream: stream() };
+  } catch (err) {
+    await input.close();
+    throw err;
+  }
 }
 
 async function readTrailer(input: ByteCursor): Promise<void> {

@@ -54,7 +54,13 @@ export class HttpClient {
   private readonly bodyTimeout: number;
 
   constructor(url: string, opts: HttpOptions = {}) {
-    const parsed = new URL(url);
+    let parsed: URL;
+    try {
+      parsed = new URL(url);
+    } catch {
+      // Node's error would carry the input, credentials included.
+      throw new TypeError('invalid remote URL');
+    }
     if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
       throw new TypeError(`unsupported URL scheme ${parsed.protocol}`);
     }

@@ -8,7 +8,7 @@
 // Capability fallbacks: a `filter` or `depth` the server does not offer is dropped (the fetch then returns
 // more objects than asked for; FetchInfo.plan tells what was applied). Protocol v2 is asked for by
 // default; a server answering v0 is spoken to in v0.
-import { type PackObject, readPack } from '../pack/pack-reader.js';
+import { type PackObject, type PackReaderOptions, readPack } from '../pack/pack-reader.js';
 import { type Capabilities, type InfoRefs, parseInfoRefs, parseLsRefs, type RefList } from './advertisement.js';
 import { ProtocolError } from './errors.js';
 import { HttpClient, type HttpOptions, type HttpResponse, type HttpStats } from './http.js';
@@ -86,23 +86,22 @@ export class Remote {
 
   /** Refs (optionally only those under some prefixes), symrefs and peeled tags. */
   async lsRefs(prefixes?: string[], opts: CallOptions = {}): Promise<RefList> {
-    let fresh: RefList | undefined;
-    if (!this.uploadCaps) fresh = this.refsOf(await this.discoverUploadPack(opts.signal));
-    const caps = this.uploadCaps!;
-    if (caps.version === 2) {
-      const res = await this.post(UPLOAD, lsRefsRequestV2(caps.capabilities, prefixes), true, opts.signal);
-      const body = await res.readAll();
-      return filterRefs(parseLsRefs(decodePkts(body), caps.capabilities), prefixes);
+    // v0 lists refs in the advertisement itself, so each v0 lsRefs is one GET; v2 caches the advertisement.
+    if (!this.uploadCaps || this.uploadCaps.version === 0) {
+      const adv = await this.discoverUploadPack(opts.signal);
+      if (adv.version !== 2) return filterRefs(adv.refs, prefixes);
     }
-    fresh ??= this.refsOf(await this.discoverUploadPack(opts.signal));
-    return filterRefs(fresh ?? emptyRefs(caps.capabilities), prefixes);
+    const { capabilities } = this.uploadCaps!;
+    const res = await this.post(UPLOAD, lsRefsRequestV2(capabilities, prefixes), true, opts.signal);
+    const body = await res.readAll();
+    return filterRefs(parseLsRefs(decodePkts(body), capabilities), prefixes);
   }
 
   /** Fetches the wanted objects; yields the objects of the pack the server returns. */
-  async *fetch(req: FetchRequest, opts: CallOptions = {}): AsyncGenerator<PackObject> {
+  async *fetch(req: FetchRequest, opts: CallOptions & { reader?: PackReaderOptions } = {}): AsyncGenerator<PackObject> {
     const info = await this.fetchPack(req, opts);
     try {
-      yield* readPack(info.pack);
+      yield* readPack(info.pack, opts.reader);
     } finally {
       info.close();
     }
@@ -137,7 +136,8 @@ export class Remote {
 
   /**
    * Sends ref updates (each with the old id the server must still have: a compare-and-swap checked under the
-   * server's ref lock) and the pack. `pack` may be null when no update needs objects the server lacks.
+   * server's ref lock) and the pack. `pack` may be null when no update needs objects the server lacks (an
+   * empty pack is sent then); it is not read at all when every update is a delete.
    */
   async push(updates: PushUpdate[], pack: AsyncIterable<Uint8Array> | null, opts: { atomic?: boolean } & CallOptions = {}): Promise<PushResult> {
     if (!this.receiveCaps) await this.advertiseReceivePack(opts);
@@ -157,10 +157,6 @@ export class Remote {
 
   async close(): Promise<void> {
     await this.http.close();
-  }
-
-  private refsOf(adv: InfoRefs): RefList | undefined {
-    return adv.version === 2 ? undefined : adv.refs;
   }
 
   private async discoverUploadPack(signal?: AbortSignal): Promise<InfoRefs> {
@@ -213,10 +209,6 @@ function expectType(res: HttpResponse, type: string, code = 'unexpected-response
 async function* withPack(head: Buffer, pack: AsyncIterable<Uint8Array> | Iterable<Uint8Array>): AsyncGenerator<Uint8Array> {
   yield head;
   for await (const chunk of pack) yield chunk;
-}
-
-function emptyRefs(capabilities: Capabilities): RefList {
-  return { refs: new Map(), symrefs: new Map(), peeled: new Map(), capabilities };
 }
 
 /** Servers may send more than the prefixes asked for (and v0 sends everything): filter here. */

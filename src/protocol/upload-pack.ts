@@ -138,7 +138,7 @@ export async function readFetchResponseV2(reader: PktReader, onProgress?: (msg: 
   const shallow: string[] = [];
   for (;;) {
     const header = await textLine(reader, 'fetch');
-    if (header === 'packfile') return { shallow, pack: demuxSideband(reader, onProgress) };
+    if (header === 'packfile') return { shallow, pack: thenEnd(demuxSideband(reader, onProgress), reader) };
     if (header === 'flush') throw new ProtocolError('unexpected-response', 'fetch: the server sent no pack');
     if (header === 'delim') throw new ProtocolError('unexpected-response', 'fetch: empty section');
     if (!['acknowledgments', 'shallow-info', 'wanted-refs', 'packfile-uris'].includes(header)) {
@@ -173,5 +173,16 @@ export async function readFetchResponseV0(
     else if (line.startsWith('ACK ')) continue; // multi-ack forms; we never ask for them
     else throw new ProtocolError('unexpected-response', `fetch: unexpected line ${JSON.stringify(line.slice(0, 80))}`);
   }
-  return { shallow, pack: sideband ? demuxSideband(reader, onProgress) : reader.rest() };
+  return { shallow, pack: sideband ? thenEnd(demuxSideband(reader, onProgress), reader) : reader.rest() };
+}
+
+/**
+ * The pack, then a check that the response ends there: reading to the end also lets the HTTP connection
+ * be reused. Only a v2 response-end pkt may follow the closing flush.
+ */
+async function* thenEnd(pack: AsyncIterable<Buffer>, reader: PktReader): AsyncGenerator<Buffer> {
+  yield* pack;
+  for (let pkt = await reader.next(); pkt !== null; pkt = await reader.next()) {
+    if (pkt.type !== 'response-end') throw new ProtocolError('unexpected-response', 'data after the end of the pack');
+  }
 }

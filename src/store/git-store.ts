@@ -10,7 +10,7 @@
 import { decodeCommit, encodeCommit, type Identity } from '../pack/commit.js';
 import { hashObject } from '../pack/oid.js';
 import { ZERO_OID, type ObjectType } from '../pack/object.js';
-import type { PackObject } from '../pack/pack-reader.js';
+import { readSingleObjectPack, type PackObject, type StreamedObject } from '../pack/pack-reader.js';
 import { writePack } from '../pack/pack-writer.js';
 import { Remote, type RemoteOptions } from '../protocol/remote.js';
 import { ObjectCache } from './object-cache.js';
@@ -19,6 +19,7 @@ import { stageBody, type StagedBlob } from './staged-blob.js';
 import { StoreError, type BodySource, type ReadResult, type Store, type WriteResult } from './store.js';
 import { WriteQueue, type PushObject, type WriteOp, type Snapshot } from './write-queue.js';
 import { toStoreError } from './errors.js';
+import { releasing } from './release-stream.js';
 
 export interface GitStoreOptions {
   remote: RemoteOptions;
@@ -79,14 +80,7 @@ export class GitStore implements Store {
       const root = await this.#rootTree(tip);
       const found = await lookupPath((oid) => this.#loadTree(oid), root, path.split('/'));
       if (found.kind !== 'file') throw new StoreError('not-found', `no file at ${path}`);
-      const data = await this.#loadBlob(found.oid);
-      return {
-        size: data.length,
-        commit: tip,
-        stream: (async function* () {
-          yield data;
-        })(),
-      };
+      return { ...(await this.#readBlob(found.oid)), commit: tip };
     } catch (err) {
       throw toStoreError(err);
     }
@@ -161,14 +155,35 @@ export class GitStore implements Store {
     return tree.data;
   }
 
-  async #loadBlob(oid: string): Promise<Buffer> {
+  /**
+   * A blob's content: from the cache, or fetched by id. A small blob is read whole and cached; a large one
+   * is streamed from the response, so a file of any size passes through bounded memory.
+   */
+  async #readBlob(oid: string): Promise<{ size: number; stream: AsyncIterable<Uint8Array> }> {
     const cached = this.cache.get(oid);
-    if (cached !== undefined) return cached;
-    const objects = await this.#fetch([oid], {});
-    const blob = objects.get(oid);
-    if (blob === undefined || blob.type !== 'blob') throw new StoreError('upstream', `the git host did not send blob ${oid}`);
-    if (blob.data.length <= this.#cacheBlobBytes) this.cache.set(oid, blob.data);
-    return blob.data;
+    if (cached !== undefined) return { size: cached.length, stream: bufferStream(cached) };
+    const info = await this.remote.fetchPack({ wants: [oid] });
+    let blob: StreamedObject;
+    try {
+      blob = await readSingleObjectPack(info.pack, oid);
+      if (blob.type !== 'blob') throw new StoreError('not-found', `object ${oid} is a ${blob.type}, not a file`);
+    } catch (err) {
+      info.close();
+      throw err;
+    }
+    if (blob.size > this.#cacheBlobBytes) {
+      const stream = releasing(mapErrors(blob.stream), () => info.close());
+      return { size: blob.size, stream };
+    }
+    try {
+      const chunks: Buffer[] = [];
+      for await (const chunk of blob.stream) chunks.push(chunk);
+      const data = Buffer.concat(chunks, blob.size);
+      this.cache.set(oid, data);
+      return { size: data.length, stream: bufferStream(data) };
+    } finally {
+      info.close();
+    }
   }
 
   /** Fetches objects by id; trees and commits that come along are cached, since every one is immutable. */
@@ -235,3 +250,16 @@ function packOf(objects: PushObject[]): AsyncGenerator<Buffer> {
   );
 }
 
+
+/** Errors surfacing mid-stream (a corrupt or cut pack) become store errors like any other. */
+async function* mapErrors(stream: AsyncGenerator<Buffer>): AsyncGenerator<Buffer> {
+  try {
+    yield* stream;
+  } catch (err) {
+    throw toStoreError(err);
+  }
+}
+
+async function* bufferStream(data: Buffer): AsyncGenerator<Buffer> {
+  yield data;
+}

@@ -167,8 +167,9 @@ export async function runSoak(opts: SoakOptions): Promise<SoakResult> {
   let skipped = 0;
   let samplingError: string | undefined;
 
+  let finished = false; // no progress after the run: a late tick would land below the report
   const progress = (event: Progress['event']): void => {
-    if (opts.onProgress === undefined) return;
+    if (opts.onProgress === undefined || finished) return;
     const p: Progress = {
       event, elapsedMs: elapsed(), cyclesStarted: started, cyclesCompleted: completed, cyclesSkipped: skipped,
       errors, last: { ...last },
@@ -180,7 +181,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakResult> {
 
   const sample = async (): Promise<void> => {
     if (opts.serverPid === undefined || samplingError !== undefined) return;
-    const t = elapsed();
+    const t = micro(elapsed());
     try {
       serverSamples.push({ t, ...(await readProcSample(opts.serverPid)) });
     } catch (err) {
@@ -191,7 +192,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakResult> {
   /** One request; true when it got the expected status (and, for a GET, exactly the expected bytes). */
   const call = async (cycle: number, method: Method, path: string, body?: Buffer, expect?: Buffer): Promise<boolean> => {
     const t = elapsed();
-    const rec: RequestSample = { cycle, method, path, t, ms: 0, status: null, ok: false };
+    const rec: RequestSample = { cycle, method, path, t: micro(t), ms: 0, status: null, ok: false };
     try {
       const res = await request(baseUrl + path, {
         method, dispatcher: agent,
@@ -212,7 +213,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakResult> {
     } catch (err) {
       rec.error = `${method} ${path}: ${failureText(err, cancel.signal, requestTimeoutMs)}`;
     }
-    rec.ms = elapsed() - t;
+    rec.ms = micro(elapsed() - t);
     requests.push(rec);
     last[method] = rec.ms;
     if (!rec.ok) errors++;
@@ -276,6 +277,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakResult> {
     }
     await sample();
   } finally {
+    finished = true;
     clearInterval(ticker);
     opts.cancelSignal?.removeEventListener('abort', onCancel);
     cancel.abort(); // releases the listeners of the per-request signals
@@ -303,7 +305,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakResult> {
     },
     startedAt: startedAt.toISOString(),
     endedAt: new Date().toISOString(),
-    elapsedMs: elapsed(),
+    elapsedMs: micro(elapsed()),
     stoppedEarly,
     cycles: { planned, started, completed, failed, skipped },
     summary: { requests: requests.length, errors, methods },
@@ -430,6 +432,11 @@ function failureText(err: unknown, cancelSignal: AbortSignal, timeoutMs: number)
   if (e?.name === 'TimeoutError') return `timed out after ${formatDuration(timeoutMs)}`;
   const code = e?.code ?? e?.cause?.code;
   return `${e?.message ?? String(err)}${code !== undefined && !(e?.message ?? '').includes(code) ? ` (${code})` : ''}`;
+}
+
+/** Milliseconds rounded to microseconds: enough, and result.json stays readable. */
+function micro(ms: number): number {
+  return Math.round(ms * 1000) / 1000;
 }
 
 /** Resolves true after `ms`, or false as soon as `signal` aborts. */
@@ -602,6 +609,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   process.on('SIGINT', onSigint);
 
   let server: OwnServer | undefined;
+  let stopping = false; // we are stopping the server ourselves
   let result: SoakResult | undefined;
   const tty = process.stdout.isTTY === true;
   let lineOpen = false;
@@ -617,7 +625,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       }
       const s = server;
       void s.exited.then(() => {
-        if (!stop.signal.aborted) {
+        if (!stopping && !stop.signal.aborted) {
           process.stderr.write(`\nsoak: the server exited during the run; see ${logPath}\n`);
           stop.abort();
         }
@@ -652,6 +660,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     if (lineOpen) process.stdout.write('\n');
     if (server !== undefined) {
       const keep = result === undefined || result.summary.errors > 0;
+      stopping = true;
       await server.stop(keep);
       if (keep) process.stdout.write(`server data kept in ${server.dataDir}\n`);
     }

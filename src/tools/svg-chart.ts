@@ -38,7 +38,7 @@ const MARGIN_RIGHT = 170; // room for the legend
 const HEADER = 70;
 const PANEL_HEIGHT = 260;
 const PANEL_GAP = 70; // panel title above, tick labels below
-const FOOTER = 50;
+const FOOTER = 55; // tick labels and the axis label under the last panel
 
 export function escapeXml(text: string): string {
   return text.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!)
@@ -82,7 +82,8 @@ export function formatClock(seconds: number): string {
 
 export function renderChart(spec: ChartSpec): string {
   const plotW = WIDTH - MARGIN_LEFT - MARGIN_RIGHT;
-  const height = HEADER + spec.panels.length * (PANEL_HEIGHT + PANEL_GAP) + FOOTER;
+  const panelTop = (i: number): number => HEADER + 25 + i * (PANEL_HEIGHT + PANEL_GAP);
+  const height = panelTop(Math.max(spec.panels.length, 1) - 1) + PANEL_HEIGHT + FOOTER;
   const xTicks = timeTicks(spec.xMax ?? maxOf(spec.panels.flatMap((p) => p.series), (pt) => pt.x));
   const xAxisMax = xTicks[xTicks.length - 1] as number;
   const sx = (x: number): number => MARGIN_LEFT + (x / xAxisMax) * plotW;
@@ -100,8 +101,7 @@ export function renderChart(spec: ChartSpec): string {
   }
 
   spec.panels.forEach((panel, i) => {
-    const top = HEADER + i * (PANEL_HEIGHT + PANEL_GAP) + 25;
-    out.push(...renderPanel(panel, top, plotW, xTicks, sx));
+    out.push(...renderPanel(panel, panelTop(i), plotW, xTicks, sx));
   });
 
   out.push(`<text x="${MARGIN_LEFT + plotW / 2}" y="${height - 12}" text-anchor="middle">elapsed (m:ss)</text>`);

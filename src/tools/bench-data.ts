@@ -1,0 +1,65 @@
+// Benchmark payloads: "realistic" bytes, half incompressible and half compressible text, so that neither
+// zlib nor the network is flattered. Layout: alternating 512-byte blocks, first random bytes (crypto), then
+// a slice of JSON-like text lines (records made of a small vocabulary, from a seeded PRNG).
+import { randomFillSync } from 'node:crypto';
+
+export const HALF_BLOCK = 512;
+
+export const DATA_DESCRIPTION =
+  'alternating 512-byte blocks of random bytes (crypto.randomFillSync) and of JSON-like text lines ' +
+  '(records built from a 32-word vocabulary), i.e. half incompressible, half compressible';
+
+const WORDS = [
+  'alpha', 'bravo', 'charlie', 'delta', 'echo', 'foxtrot', 'golf', 'hotel', 'india', 'juliett', 'kilo',
+  'lima', 'mike', 'november', 'oscar', 'papa', 'quebec', 'romeo', 'sierra', 'tango', 'uniform', 'victor',
+  'whiskey', 'xray', 'yankee', 'zulu', 'status', 'active', 'pending', 'user', 'profile', 'settings',
+];
+
+/** xorshift32: fast and reproducible; quality is irrelevant here. */
+export function prng(seed: number): () => number {
+  let x = seed >>> 0 || 0x9e3779b9;
+  return () => {
+    x ^= x << 13;
+    x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    return x;
+  };
+}
+
+const POOL_BYTES = 64 * 1024;
+let pool: Buffer | undefined;
+
+/** 64 KiB of text records, generated once. */
+function textPool(): Buffer {
+  if (pool !== undefined) return pool;
+  const next = prng(42);
+  const word = () => WORDS[next() % WORDS.length] as string;
+  let text = '';
+  while (text.length < POOL_BYTES) {
+    text += JSON.stringify({
+      id: next() % 1_000_000,
+      name: `${word()} ${word()}`,
+      tags: [word(), word(), word()],
+      active: next() % 2 === 0,
+      score: (next() % 10_000) / 100,
+    }) + '\n';
+  }
+  pool = Buffer.from(text.slice(0, POOL_BYTES), 'latin1');
+  return pool;
+}
+
+/** `size` bytes as described in DATA_DESCRIPTION; `seed` picks where the text slices come from. */
+export function mixedData(size: number, seed = 1): Buffer {
+  const out = Buffer.allocUnsafe(size);
+  randomFillSync(out);
+  const text = textPool();
+  const next = prng(seed);
+  for (let at = HALF_BLOCK; at < size; at += 2 * HALF_BLOCK) {
+    const len = Math.min(HALF_BLOCK, size - at);
+    const from = next() % (text.length - HALF_BLOCK);
+    text.copy(out, at, from, from + len);
+  }
+  return out;
+}
