@@ -4,6 +4,7 @@
 import t from 'tap';
 import { randomBytes, createHash } from 'node:crypto';
 import { request } from 'undici';
+import { Readable } from 'node:stream';
 import { startFixtureServer } from '../fixtures/git-server.js';
 import { startFaultProxy } from '../fixtures/fault-proxy.js';
 import { fsck, git, gitText } from '../fixtures/repo.js';
@@ -27,9 +28,11 @@ t.test('a 24 MiB file round-trips byte for byte', async (t) => {
   const replaced = randomBytes(10 * 1024 * 1024 + 7);
   const res = await request(`${api.url}/big/file.bin`, {
     method: 'PUT',
-    body: (async function* () {
-      for (let i = 0; i < replaced.length; i += 1 << 20) yield replaced.subarray(i, i + (1 << 20));
-    })(),
+    body: Readable.from(
+      (function* () {
+        for (let i = 0; i < replaced.length; i += 1 << 20) yield replaced.subarray(i, i + (1 << 20));
+      })(),
+    ),
   });
   await res.body.dump();
   t.equal(res.statusCode, 204);

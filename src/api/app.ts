@@ -3,13 +3,12 @@
 
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { pipeline } from 'node:stream/promises';
-import { isStoreError, type Store } from '../store/store.js';
+import { isStoreError, type BodySource, type Store } from '../store/store.js';
 import { declaredLength, RequestBody, tooLarge } from './body.js';
 import { redact, secretsOf, type Config } from './config.js';
 import { fromStoreError, HttpError } from './http-error.js';
-import type { Logger } from './logger.js';
+import type { Logger, RequestLog } from './logger.js';
 import { METRICS_CONTENT_TYPE, type ApiMetrics } from './metrics.js';
-import { MAX_PATH_BYTES } from './paths.js';
 import { route, type Route } from './router.js';
 
 export interface AppDeps {
@@ -38,8 +37,8 @@ export function createApp(deps: AppDeps): RequestHandler {
   const secrets = secretsOf(config);
 
   async function handle(req: IncomingMessage, res: ServerResponse, out: Outcome): Promise<void> {
-    const r = route(req.method ?? '', req.url ?? '/', MAX_PATH_BYTES);
-    if (r.kind !== 'resource') out.observed = r.kind === 'options';
+    const r = route(req.method ?? '', req.url ?? '/');
+    out.observed = r.kind === 'resource' || r.kind === 'options';
     switch (r.kind) {
       case 'options':
         res.writeHead(204, { Allow: r.allow.join(', ') }).end();
@@ -108,7 +107,7 @@ export function createApp(deps: AppDeps): RequestHandler {
     }
   }
 
-  function readBody(req: IncomingMessage): { stream: RequestBody; source: { stream: RequestBody; length?: number } } {
+  function readBody(req: IncomingMessage): { stream: RequestBody; source: BodySource } {
     const length = declaredLength(req);
     // Refuse an announced oversize body before reading any of it.
     if (length !== undefined && length > config.maxBodyBytes) throw tooLarge(config.maxBodyBytes);
@@ -157,7 +156,7 @@ export function createApp(deps: AppDeps): RequestHandler {
       .finally(() => {
         const method = req.method ?? '';
         const seconds = (performance.now() - started) / 1000;
-        const entry: Parameters<Logger['request']>[0] = {
+        const entry: RequestLog = {
           method, path: out.path, status: res.statusCode, duration_ms: Math.round(seconds * 1e6) / 1e3,
           retries: out.retries,
         };

@@ -1,6 +1,6 @@
 // The request body as the store sees it: an AsyncIterable over the request that enforces the size limit while
-// streaming (for chunked bodies, where no Content-Length announced the size) and remembers why it stopped, so
-// the API can answer 413 (or 400) whatever error the store wraps it in.
+// streaming (for chunked bodies, where no Content-Length announced the size) and remembers that it did, so the
+// API can answer 413 whatever error the store wraps it in.
 
 import type { IncomingMessage } from 'node:http';
 import { StoreError } from '../store/store.js';
@@ -8,8 +8,6 @@ import { StoreError } from '../store/store.js';
 export class RequestBody implements AsyncIterable<Uint8Array> {
   /** The body went past the limit; answer 413. */
   overLimit = false;
-  /** The client stopped sending before the body was complete. */
-  cutOff = false;
   private started = false;
 
   constructor(
@@ -35,7 +33,7 @@ export class RequestBody implements AsyncIterable<Uint8Array> {
       }
     } catch (err) {
       if (this.overLimit) throw err;
-      this.cutOff = true;
+      // The client went away (or the connection broke) before the body was complete.
       throw new StoreError('bad-request', 'the request body ended before it was complete', undefined, { cause: err });
     }
   }
