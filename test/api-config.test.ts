@@ -4,6 +4,7 @@ import { resolve } from 'node:path';
 import {
   basicAuthHeader, ConfigError, formatCommitMessage, loadConfig, redact, redactedConfig, secretsOf,
 } from '../src/api/config.js';
+import type { GitStoreOptions } from '../src/store/git-store.js';
 
 t.test('defaults', async (t) => {
   const c = loadConfig({});
@@ -17,9 +18,15 @@ t.test('defaults', async (t) => {
     maxBodyBytes: 100 * 1024 * 1024,
     gitTimeoutMs: 30_000,
     requestTimeoutMs: 300_000,
+    headersTimeoutMs: 30_000,
+    bodyIdleTimeoutMs: 30_000,
     shutdownGraceMs: 10_000,
     dataDir: resolve('./data'),
     logLevel: 'info',
+    apiTokens: [],
+    metricsPublic: false,
+    cacheBytes: 32 * 1024 * 1024,
+    spoolThresholdBytes: 1024 * 1024,
   });
   t.equal(formatCommitMessage(c.commitMessageTemplate, 'POST', 'users/alice.json'), 'POST users/alice.json');
   // Empty variables (as docker-compose leaves them) count as unset.
@@ -32,12 +39,16 @@ t.test('every variable is read', async (t) => {
     GIT_BRANCH: 'data/v1', GIT_AUTHOR_NAME: 'Bot', GIT_AUTHOR_EMAIL: 'bot@example.com',
     GIT_COMMIT_MESSAGE: 'api: {method} {path} ({method})', MAX_BODY_BYTES: '1024', GIT_TIMEOUT_MS: '500',
     REQUEST_TIMEOUT_MS: '0', SHUTDOWN_GRACE_MS: '250', DATA_DIR: '/var/lib/gitrest', LOG_LEVEL: 'warn',
+    HEADERS_TIMEOUT_MS: '400', BODY_IDLE_TIMEOUT_MS: '0', API_TOKENS_RW: 'rw-token-0123456789', METRICS_PUBLIC: 'TRUE',
+    CACHE_BYTES: '0', SPOOL_THRESHOLD_BYTES: '4096',
   });
   t.same(c, {
     port: 9000, host: '127.0.0.1', backendType: 'memory', gitRepoUrl: 'https://git.example.com/o/r.git',
     gitBranch: 'data/v1', authorName: 'Bot', authorEmail: 'bot@example.com',
     commitMessageTemplate: 'api: {method} {path} ({method})', maxBodyBytes: 1024, gitTimeoutMs: 500,
     requestTimeoutMs: 0, shutdownGraceMs: 250, dataDir: '/var/lib/gitrest', logLevel: 'warn',
+    headersTimeoutMs: 400, bodyIdleTimeoutMs: 0, apiTokens: [{ token: 'rw-token-0123456789', access: 'rw' }],
+    metricsPublic: true, cacheBytes: 0, spoolThresholdBytes: 4096,
   });
   t.equal(formatCommitMessage(c.commitMessageTemplate, 'PUT', 'a/b'), 'api: PUT a/b (PUT)');
   t.equal(loadConfig({ PORT: '0' }).port, 0, 'port 0 (any free port) is allowed');
@@ -69,6 +80,11 @@ t.test('invalid values: a ConfigError whose message is one line naming the varia
     [{ LOG_LEVEL: 'loud' }, /^LOG_LEVEL must be one of debug, info, warn, error, silent/],
     [{ GIT_PASSWORD: 'p', GIT_TOKEN: 't' }, /^GIT_PASSWORD and GIT_TOKEN are both set; set only one/],
     [{ GIT_USERNAME: 'alice' }, /^GIT_USERNAME is set without a password; also set GIT_PASSWORD or GIT_TOKEN/],
+    [{ HEADERS_TIMEOUT_MS: '0' }, /^HEADERS_TIMEOUT_MS must be a whole number from 1 /],
+    [{ BODY_IDLE_TIMEOUT_MS: '30s' }, /^BODY_IDLE_TIMEOUT_MS must be a whole number/],
+    [{ CACHE_BYTES: '32MiB' }, /^CACHE_BYTES must be a whole number/],
+    [{ SPOOL_THRESHOLD_BYTES: '-1' }, /^SPOOL_THRESHOLD_BYTES must be a whole number/],
+    [{ METRICS_PUBLIC: 'maybe' }, /^METRICS_PUBLIC must be true or false \(got "maybe"\)/],
   ];
   for (const [env, message] of cases) {
     let caught: unknown;
@@ -143,4 +159,21 @@ t.test('redaction: the secret never survives redactedConfig / redact', async (t)
   t.notMatch(JSON.stringify(redactedConfig(tok)), /ghp_TOKEN123/);
   t.equal(redact('x ghp_TOKEN123 y', secretsOf(tok)), 'x [redacted] y');
   t.same(secretsOf(loadConfig({})), []);
+});
+
+t.test('the Git store gets CACHE_BYTES and SPOOL_THRESHOLD_BYTES', async (t) => {
+  const made: GitStoreOptions[] = [];
+  const { createGitStore } = await t.mockImport<typeof import('../src/api/git-backend.js')>('../src/api/git-backend.js', {
+    '../src/store/git-store.js': {
+      GitStore: class {
+        constructor(opts: GitStoreOptions) {
+          made.push(opts);
+        }
+      },
+    },
+  });
+  createGitStore(loadConfig({}), 'http://127.0.0.1:1/r.git');
+  createGitStore(loadConfig({ CACHE_BYTES: '1000', SPOOL_THRESHOLD_BYTES: '0', MAX_BODY_BYTES: '5000' }), 'http://h/r.git');
+  t.match(made[0], { cacheBytes: 32 * 1024 * 1024, spoolThreshold: 1024 * 1024, remote: { url: 'http://127.0.0.1:1/r.git' } });
+  t.match(made[1], { cacheBytes: 1000, spoolThreshold: 0, maxBodyBytes: 5000 });
 });

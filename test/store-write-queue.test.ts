@@ -5,20 +5,54 @@ import { hashObject } from '../src/pack/oid.js';
 import { decodeTree } from '../src/pack/tree.js';
 import { stagedFromBuffer } from '../src/store/staged-blob.js';
 import { StoreError } from '../src/store/store.js';
+import { HttpStatusError, ProtocolError, TransportError } from '../src/protocol/errors.js';
+import { PackError } from '../src/pack/errors.js';
+import { isTransient, pushMayHaveLanded, retryDelayMs, RetryBudget } from '../src/store/retry.js';
 import { lookupPath } from '../src/store/tree-edit.js';
-import { WriteQueue, type PushObject, type Snapshot, type WriteOp } from '../src/store/write-queue.js';
+import { WriteQueue, type PushInDoubt, type PushObject, type Snapshot, type WriteOp } from '../src/store/write-queue.js';
+
+/**
+ * What goes wrong with one push: 'lose-answer' applies it and then fails like a lost answer; 'fail' throws
+ * without applying it; 'hold' throws without applying it, and applies it when the next push arrives (a push
+ * that lands late); 'refuse' is a definitive refusal read from the host's report.
+ */
+type PushFault = { kind: 'lose-answer' | 'fail' | 'hold'; error: unknown } | { kind: 'refuse' };
+
+const lostAnswer = () => new TransportError('connection', 'other side closed');
 
 class FakeRemote {
   objects = new Map<string, Buffer>();
   tip: string | null = null;
   pushes = 0;
   refused = 0;
+  readBacks = 0;
   /** Called before each push is judged, to let a test move the branch under the writer. */
   beforePush: (() => Promise<void> | void) | undefined;
+  /** Faults of the next pushes, in order. */
+  pushFaults: PushFault[] = [];
+  /** Makes reading the branch back fail (e.g. the host is down). */
+  readBackFault: (() => unknown) | undefined;
+  held: (() => Promise<void>) | undefined;
 
   async push(from: string | null, to: string, objects: PushObject[]): Promise<boolean> {
     this.pushes++;
     await this.beforePush?.();
+    const held = this.held;
+    this.held = undefined;
+    await held?.();
+    const fault = this.pushFaults.shift();
+    if (fault?.kind === 'refuse') throw new StoreError('upstream', 'the git host refused the push', 'unpack error');
+    if (fault?.kind === 'fail') throw fault.error;
+    if (fault?.kind === 'hold') {
+      this.held = async () => void (await this.apply(from, to, objects));
+      throw fault.error;
+    }
+    const applied = await this.apply(from, to, objects);
+    if (fault?.kind === 'lose-answer') throw fault.error;
+    return applied;
+  }
+
+  async apply(from: string | null, to: string, objects: PushObject[]): Promise<boolean> {
     if (from !== this.tip) {
       this.refused++;
       return false;
@@ -30,6 +64,22 @@ class FakeRemote {
     }
     this.tip = to;
     return true;
+  }
+
+  /** Like GitStore's: the tip or its first-parent ancestors down to the oldest base, at most `depth` commits. */
+  async findLanded(pushes: readonly PushInDoubt[], depth: number): Promise<string | null> {
+    this.readBacks++;
+    const err = this.readBackFault?.();
+    if (err !== undefined) throw err;
+    const heads = new Set(pushes.map((p) => p.head));
+    let c = this.tip;
+    for (let seen = 0; c !== null; seen++) {
+      if (heads.has(c)) return c;
+      if (c === pushes[0]!.base) return null;
+      if (seen >= depth) throw new StoreError('unavailable', 'cannot tell whether the write was applied');
+      c = decodeCommit(this.objects.get(c)!).parents[0] ?? null;
+    }
+    return null;
   }
 
   root(commit: string | null): string | null {
@@ -69,7 +119,7 @@ async function collect(it: AsyncIterable<Uint8Array>): Promise<Buffer[]> {
   return out;
 }
 
-function makeQueue(remote: FakeRemote, opts: { maxAttempts?: number; maxBatch?: number } = {}) {
+function makeQueue(remote: FakeRemote, opts: { maxAttempts?: number; maxBatch?: number; landedDepth?: number } = {}) {
   let known: string | null | undefined;
   const snapshots: boolean[] = [];
   const queue = new WriteQueue({
@@ -85,9 +135,15 @@ function makeQueue(remote: FakeRemote, opts: { maxAttempts?: number; maxBatch?: 
       return { oid: hashObject('commit', data), data };
     },
     async push(from, to, objects) {
+      known = undefined;
       const ok = await remote.push(from, to, objects);
-      known = ok ? to : undefined;
+      if (ok) known = to;
       return ok;
+    },
+    async findLanded(pushes) {
+      const head = await remote.findLanded(pushes, opts.landedDepth ?? 20);
+      known = remote.tip;
+      return head;
     },
     maxAttempts: opts.maxAttempts ?? 5,
     deadlineMs: 10_000,
@@ -195,4 +251,131 @@ t.test('file/directory clashes', async (t) => {
   t.equal(await kindOf(queue.submit(op('DELETE', 'a'))), 'not-found');
   t.equal(await kindOf(queue.submit(op('DELETE', 'a/b.txt'))), 'ok');
   t.same([...remote.files().keys()], [], 'the empty directory went with its last file');
+});
+
+t.test('an answer lost after the push landed: acknowledged once, never pushed again', async (t) => {
+  const remote = new FakeRemote();
+  const { queue } = makeQueue(remote);
+  await queue.submit(op('POST', 'a.txt', 'a'));
+  remote.pushFaults = [{ kind: 'lose-answer', error: lostAnswer() }];
+  const result = await queue.submit(op('POST', 'b.txt', 'b'));
+  t.equal(result.commit, remote.tip, 'answered with the commit that landed');
+  t.equal(remote.pushes, 2, 'one push per write');
+  t.equal(remote.readBacks, 1, 'the branch was read back once');
+  t.equal(remote.commitCount(), 2, 'exactly one commit for the write');
+  t.same(Object.fromEntries(remote.files()), { 'a.txt': 'a', 'b.txt': 'b' });
+});
+
+t.test('a push that failed without landing is retried once the read-back shows it absent', async (t) => {
+  const remote = new FakeRemote();
+  const { queue } = makeQueue(remote);
+  for (const error of [lostAnswer(), new TransportError('timeout', 'headers timeout'), new HttpStatusError(502, 'HTTP 502')]) {
+    remote.pushFaults = [{ kind: 'fail', error }];
+    const before = remote.pushes;
+    const result = await queue.submit(op('POST', `f-${before}.txt`, 'x'));
+    t.equal(result.retries, 1, `${(error as Error).message}: one retry`);
+    t.equal(remote.pushes - before, 2, 'pushed twice: the first never landed');
+  }
+  t.equal(remote.readBacks, 3);
+  t.equal(remote.commitCount(), 3, 'one commit per write');
+});
+
+t.test('a push that lands late is found after the retry loses the race, and answered from it', async (t) => {
+  const remote = new FakeRemote();
+  const { queue } = makeQueue(remote);
+  await queue.submit(op('POST', 'seed.txt', 's'));
+  remote.pushFaults = [{ kind: 'hold', error: new TransportError('timeout', 'headers timeout') }];
+  const [put, post] = await Promise.all([queue.submit(op('PUT', 'seed.txt', 'new')), queue.submit(op('POST', 'c.txt', 'c'))]);
+  t.equal(remote.refused, 1, 'the retry was refused: the held push had landed first');
+  t.equal(post.commit, remote.tip, 'answered from the push that landed');
+  t.not(put.commit, post.commit);
+  t.equal(remote.commitCount(), 3, 'no write was applied twice');
+  t.same(Object.fromEntries(remote.files()), { 'seed.txt': 'new', 'c.txt': 'c' });
+});
+
+t.test('when the branch cannot be read back the write is in doubt: not acknowledged, and the queue goes on', async (t) => {
+  const remote = new FakeRemote();
+  const { queue, snapshots } = makeQueue(remote, { maxAttempts: 3 });
+  await queue.submit(op('POST', 'a.txt', 'a'));
+  remote.pushFaults = [{ kind: 'lose-answer', error: new TransportError('timeout', 'headers timeout') }];
+  remote.readBackFault = () => new TransportError('connection', 'connect ECONNREFUSED');
+  const err = await queue.submit(op('POST', 'b.txt', 'b')).catch((e: unknown) => e);
+  t.type(err, StoreError);
+  t.match(err, { kind: 'unavailable', message: /did not confirm the write/, detail: /may or may not have been applied/, retries: 2 });
+  t.equal(remote.pushes, 2, 'never pushed again while in doubt');
+  t.equal(remote.readBacks, 3, 'read back within the attempts');
+  remote.readBackFault = undefined;
+  snapshots.length = 0;
+  await queue.submit(op('POST', 'c.txt', 'c'));
+  t.equal(snapshots[0], false);
+  t.same(Object.fromEntries(remote.files()), { 'a.txt': 'a', 'b.txt': 'b', 'c.txt': 'c' }, 'the later batch built on the remote tip');
+  t.equal(remote.commitCount(), 3);
+
+  // Beyond the walk's depth nobody can tell either.
+  remote.pushFaults = [{ kind: 'lose-answer', error: lostAnswer() }];
+  remote.beforePush = undefined;
+  const other = makeQueue(remote).queue;
+  const { queue: shallow } = makeQueue(remote, { landedDepth: 2 });
+  const late = shallow.submit(op('POST', 'd.txt', 'd'));
+  remote.readBackFault = () => undefined;
+  const origFind = remote.findLanded.bind(remote);
+  remote.findLanded = async (pushes, depth) => {
+    for (let i = 0; i < 3; i++) await other.submit(op('POST', `x${i}.txt`, 'x'));
+    remote.findLanded = origFind;
+    return origFind(pushes, depth);
+  };
+  t.match(await late.catch((e: unknown) => e), { kind: 'unavailable', message: /did not confirm the write/ });
+});
+
+t.test('a definitive refusal is not retried; transient failures are, then reported with their cause', async (t) => {
+  const remote = new FakeRemote();
+  const { queue } = makeQueue(remote, { maxAttempts: 3 });
+  remote.pushFaults = [{ kind: 'refuse' }];
+  t.match(await queue.submit(op('POST', 'a.txt', 'a')).catch((e: unknown) => e), { kind: 'upstream', retries: 0 });
+  t.equal(remote.pushes, 1);
+  t.equal(remote.readBacks, 0, 'a clear refusal needs no read-back');
+  const unavailable = () => ({ kind: 'fail' as const, error: new HttpStatusError(503, 'HTTP 503 from POST git-receive-pack') });
+  remote.pushFaults = [unavailable(), unavailable(), unavailable()];
+  const err = await queue.submit(op('POST', 'a.txt', 'a')).catch((e: unknown) => e);
+  t.match(err, { kind: 'unavailable', message: 'the git host is unavailable', retries: 2 });
+  t.equal(remote.pushes, 4);
+  t.equal(remote.readBacks, 3, 'every 5xx push was checked before the next one');
+  t.equal(remote.tip, null, 'nothing landed');
+  t.equal((await queue.submit(op('POST', 'a.txt', 'a'))).retries, 0, 'the next write is not poisoned');
+});
+
+t.test('retry policy: what is transient, which pushes may have landed, Retry-After', async (t) => {
+  t.ok(isTransient(new TransportError('connection', 'reset')));
+  t.ok(isTransient(new TransportError('timeout', 'slow')));
+  t.notOk(isTransient(new TransportError('aborted', 'deadline')));
+  for (const s of [408, 429, 500, 502, 503, 504]) t.ok(isTransient(new HttpStatusError(s, `HTTP ${s}`)), `${s}`);
+  for (const s of [400, 401, 403, 404, 413]) t.notOk(isTransient(new HttpStatusError(s, `HTTP ${s}`)), `${s}`);
+  t.ok(isTransient(new PackError('bad-trailer', 'checksum')));
+  t.notOk(isTransient(new PackError('too-large', 'limit')));
+  t.ok(isTransient(new ProtocolError('unexpected-eof', 'cut')));
+  t.notOk(isTransient(new ProtocolError('too-large', 'limit')));
+  t.notOk(isTransient(new StoreError('not-found', 'x')));
+
+  const refused = new TransportError('connection', 'connect ECONNREFUSED', { cause: Object.assign(new Error('x'), { code: 'ECONNREFUSED' }) });
+  t.notOk(pushMayHaveLanded(refused), 'never connected');
+  t.ok(pushMayHaveLanded(new TransportError('connection', 'other side closed', { cause: Object.assign(new Error('x'), { code: 'UND_ERR_SOCKET' }) })));
+  t.ok(pushMayHaveLanded(new TransportError('timeout', 'headers timeout')));
+  t.ok(pushMayHaveLanded(new HttpStatusError(502, 'HTTP 502')));
+  t.notOk(pushMayHaveLanded(new HttpStatusError(429, 'HTTP 429')));
+  t.notOk(pushMayHaveLanded(new StoreError('upstream', 'refused')));
+  t.ok(pushMayHaveLanded(new Error('anything else')));
+
+  const backoffMs = () => 10;
+  t.equal(retryDelayMs(new HttpStatusError(503, 'x'), 1, { backoffMs }), 10, 'no Retry-After: the backoff');
+  t.equal(retryDelayMs(new HttpStatusError(429, 'x', 2000), 1, { backoffMs }), 2000, 'Retry-After honored');
+  t.equal(retryDelayMs(new HttpStatusError(429, 'x', 0), 1, { backoffMs }), 10, 'never shorter than the backoff');
+  t.equal(retryDelayMs(new HttpStatusError(429, 'x', 3_600_000), 1, { backoffMs }), 5000, 'capped');
+  t.equal(retryDelayMs(new HttpStatusError(429, 'x', 3_600_000), 1, { backoffMs, maxRetryAfterMs: 700 }), 700);
+
+  const budget = new RetryBudget({ maxAttempts: 3, deadline: Date.now() + 2_000, backoffMs: () => 0 });
+  t.equal(await budget.next(new HttpStatusError(429, 'x', 120_000)), false, 'a wait past the deadline is not started');
+  t.equal(await budget.next(lostAnswer()), true);
+  t.equal(await budget.next(lostAnswer()), true);
+  t.equal(await budget.next(lostAnswer()), false, 'attempts are bounded');
+  t.equal(budget.retries, 2);
 });

@@ -4,7 +4,9 @@
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { pipeline } from 'node:stream/promises';
 import { isStoreError, type BodySource, type Store } from '../store/store.js';
-import { declaredLength, RequestBody, tooLarge } from './body.js';
+import { ApiAuth } from './auth.js';
+import { bodyFailure, declaredLength, RequestBody, tooLarge } from './body.js';
+import { answerClientErrors } from './client-errors.js';
 import { redact, secretsOf, type Config } from './config.js';
 import { fromStoreError, HttpError } from './http-error.js';
 import type { Logger, RequestLog } from './logger.js';
@@ -35,8 +37,15 @@ const JSON_TYPE = 'application/json';
 export function createApp(deps: AppDeps): RequestHandler {
   const { store, config, metrics, logger } = deps;
   const secrets = secretsOf(config);
+  const auth = new ApiAuth(config.apiTokens, config.metricsPublic);
 
   async function handle(req: IncomingMessage, res: ServerResponse, out: Outcome): Promise<void> {
+    // RFC 9112 §3.2 (checked here rather than by Node, whose 400 has no JSON body).
+    if (req.httpVersionMajor === 1 && req.httpVersionMinor === 1 && req.headers.host === undefined) {
+      throw new HttpError(400, 'the Host header is missing', 'HTTP/1.1 requests must carry a Host header');
+    }
+    // Then authentication, so that a caller without a valid token learns nothing else (not even which paths are valid).
+    auth.authorize(req.method ?? '', req.url ?? '/', req.headers.authorization);
     const r = route(req.method ?? '', req.url ?? '/');
     out.observed = r.kind === 'resource' || r.kind === 'options';
     switch (r.kind) {
@@ -85,7 +94,8 @@ export function createApp(deps: AppDeps): RequestHandler {
           out.retries = w.retries;
           out.commit = w.commit;
         } catch (err) {
-          if (body.stream.overLimit) throw tooLarge(config.maxBodyBytes);
+          // The client's fault (too large, too slow, cut short), whatever the store made of it.
+          if (body.stream.failure !== undefined) throw bodyFailure(body.stream.failure);
           throw err;
         }
         if (r.method === 'POST') {
@@ -111,7 +121,7 @@ export function createApp(deps: AppDeps): RequestHandler {
     const length = declaredLength(req);
     // Refuse an announced oversize body before reading any of it.
     if (length !== undefined && length > config.maxBodyBytes) throw tooLarge(config.maxBodyBytes);
-    const stream = new RequestBody(req, config.maxBodyBytes);
+    const stream = new RequestBody(req, config.maxBodyBytes, config.bodyIdleTimeoutMs);
     return { stream, source: length === undefined ? { stream } : { stream, length } };
   }
 
@@ -168,12 +178,24 @@ export function createApp(deps: AppDeps): RequestHandler {
   };
 }
 
-/** An http.Server around createApp, with the configured request timeout. */
+/** Node's default, set explicitly so a --max-http-header-size flag cannot change it: more is answered 431. */
+export const MAX_HEADER_BYTES = 16 * 1024;
+
+/** An http.Server around createApp, with the configured timeouts and JSON answers for unparseable requests. */
 export function createServer(deps: AppDeps): Server {
-  const server = createHttpServer(createApp(deps));
-  const t = deps.config.requestTimeoutMs;
-  server.requestTimeout = t;
-  if (t > 0 && server.headersTimeout > t) server.headersTimeout = t;
+  const { requestTimeoutMs, headersTimeoutMs } = deps.config;
+  // Node refuses a headers timeout longer than a (non-zero) request timeout.
+  const headersTimeout = requestTimeoutMs > 0 ? Math.min(headersTimeoutMs, requestTimeoutMs) : headersTimeoutMs;
+  const server = createHttpServer({
+    requestTimeout: requestTimeoutMs,
+    headersTimeout,
+    // Node enforces both timeouts only when it sweeps its connections, every 30 s by default: sweep often
+    // enough that a timeout fires within about a quarter of itself (and at least once a second).
+    connectionsCheckingInterval: Math.max(10, Math.min(1000, Math.floor(headersTimeout / 4))),
+    maxHeaderSize: MAX_HEADER_BYTES,
+    requireHostHeader: false, // createApp answers it, in JSON
+  }, createApp(deps));
+  answerClientErrors(server, deps.logger);
   return server;
 }
 

@@ -1,7 +1,8 @@
 // Reads the server's configuration from the environment. Every invalid value is reported as a ConfigError whose
 // message is one line naming the variable and what to set. Credentials never leave this module in clear text
-// except through `credentials` itself: log `redactedConfig(config)` instead of `config`.
+// except through `credentials` and `apiTokens` themselves: log `redactedConfig(config)` instead of `config`.
 
+import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 
 export type BackendType = 'git' | 'memory';
@@ -10,6 +11,14 @@ export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent';
 export interface Credentials {
   username: string;
   password: string;
+}
+
+/** What a REST API token may do: 'ro' reads (GET, HEAD, OPTIONS, /metrics), 'rw' also writes. */
+export type TokenAccess = 'ro' | 'rw';
+
+export interface ApiToken {
+  token: string;
+  access: TokenAccess;
 }
 
 export interface Config {
@@ -31,11 +40,23 @@ export interface Config {
   gitTimeoutMs: number;
   /** Bound on receiving a whole request (Node's server.requestTimeout); 0 disables. */
   requestTimeoutMs: number;
+  /** Bound on receiving the request line and headers (Node's server.headersTimeout). */
+  headersTimeoutMs: number;
+  /** How long the API waits for the next piece of a request body before answering 408; 0 disables. */
+  bodyIdleTimeoutMs: number;
   /** How long a graceful shutdown waits for in-flight requests. */
   shutdownGraceMs: number;
   /** Where the embedded default repository lives when GIT_REPO_URL is unset. Absolute. */
   dataDir: string;
   logLevel: LogLevel;
+  /** Tokens the REST API accepts; empty = the API is open to anyone who can reach it. */
+  apiTokens: ApiToken[];
+  /** Serve /metrics without a token even when tokens are configured. */
+  metricsPublic: boolean;
+  /** Bound on the Git store's cache of immutable objects, in bytes. */
+  cacheBytes: number;
+  /** Request bodies larger than this are spooled to a temporary file instead of held in memory. */
+  spoolThresholdBytes: number;
 }
 
 export class ConfigError extends Error {
@@ -47,6 +68,8 @@ export class ConfigError extends Error {
 
 export const DEFAULT_COMMIT_MESSAGE = '{method} {path}';
 export const DEFAULT_MAX_BODY_BYTES = 100 * 1024 * 1024;
+export const MIN_TOKEN_LENGTH = 16;
+const MAX_MS = 2 ** 31 - 1;
 
 export function loadConfig(env: NodeJS.ProcessEnv): Config {
   const get = (name: string): string | undefined => {
@@ -64,11 +87,17 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     authorEmail: identity(get, 'GIT_AUTHOR_EMAIL', 'gitrest@localhost'),
     commitMessageTemplate: env.GIT_COMMIT_MESSAGE?.trim() || DEFAULT_COMMIT_MESSAGE,
     maxBodyBytes: integer(get, 'MAX_BODY_BYTES', DEFAULT_MAX_BODY_BYTES, 1, Number.MAX_SAFE_INTEGER),
-    gitTimeoutMs: integer(get, 'GIT_TIMEOUT_MS', 30_000, 1, 2 ** 31 - 1),
-    requestTimeoutMs: integer(get, 'REQUEST_TIMEOUT_MS', 300_000, 0, 2 ** 31 - 1),
-    shutdownGraceMs: integer(get, 'SHUTDOWN_GRACE_MS', 10_000, 0, 2 ** 31 - 1),
+    gitTimeoutMs: integer(get, 'GIT_TIMEOUT_MS', 30_000, 1, MAX_MS),
+    requestTimeoutMs: integer(get, 'REQUEST_TIMEOUT_MS', 300_000, 0, MAX_MS),
+    headersTimeoutMs: integer(get, 'HEADERS_TIMEOUT_MS', 30_000, 1, MAX_MS),
+    bodyIdleTimeoutMs: integer(get, 'BODY_IDLE_TIMEOUT_MS', 30_000, 0, MAX_MS),
+    shutdownGraceMs: integer(get, 'SHUTDOWN_GRACE_MS', 10_000, 0, MAX_MS),
     dataDir: resolve(get('DATA_DIR') ?? './data'),
     logLevel: oneOf(get, 'LOG_LEVEL', ['debug', 'info', 'warn', 'error', 'silent'] as const, 'info'),
+    apiTokens: apiTokens(get),
+    metricsPublic: flag(get, 'METRICS_PUBLIC', false),
+    cacheBytes: integer(get, 'CACHE_BYTES', 32 * 1024 * 1024, 0, Number.MAX_SAFE_INTEGER),
+    spoolThresholdBytes: integer(get, 'SPOOL_THRESHOLD_BYTES', 1024 * 1024, 0, Number.MAX_SAFE_INTEGER),
   };
   const host = get('HOST');
   if (host !== undefined) config.host = host;
@@ -88,23 +117,32 @@ export function basicAuthHeader(c: Credentials): string {
   return 'Basic ' + Buffer.from(`${c.username}:${c.password}`, 'utf8').toString('base64');
 }
 
-/** The config with secrets replaced, safe to log. */
+/** The config with secrets replaced, safe to log. API tokens are shown only as how many of each kind. */
 export function redactedConfig(config: Config): Record<string, unknown> {
-  const { credentials, ...rest } = config;
-  if (credentials === undefined) return { ...rest };
+  const { credentials, apiTokens, ...rest } = config;
+  const count = (access: TokenAccess) => apiTokens.filter((t) => t.access === access).length;
+  const shown: Record<string, unknown> = { ...rest, apiTokens: { rw: count('rw'), ro: count('ro') } };
+  if (credentials === undefined) return shown;
   // A username alone (token-as-username URLs) is itself the secret.
   const username = credentials.password === '' ? REDACTED : credentials.username;
-  return { ...rest, credentials: { username, password: REDACTED } };
+  return { ...shown, credentials: { username, password: REDACTED } };
 }
 
 export const REDACTED = '[redacted]';
 
-/** Every form in which the configured secret could show up in text: raw, URL-encoded, inside a Basic header. */
+/**
+ * Every form in which a configured secret could show up in text: the Git host's secret raw, URL-encoded and
+ * inside a Basic header; each API token raw and URL-encoded. Longest first, so that redacting one never leaves
+ * a piece of a longer one behind.
+ */
 export function secretsOf(config: Config): string[] {
+  const out = new Set<string>();
   const c = config.credentials;
-  if (c === undefined) return [];
-  const secret = c.password === '' ? c.username : c.password;
-  const out = new Set([secret, encodeURIComponent(secret), basicAuthHeader(c).slice('Basic '.length)]);
+  if (c !== undefined) {
+    const secret = c.password === '' ? c.username : c.password;
+    for (const s of [secret, encodeURIComponent(secret), basicAuthHeader(c).slice('Basic '.length)]) out.add(s);
+  }
+  for (const { token } of config.apiTokens) for (const s of [token, encodeURIComponent(token)]) out.add(s);
   out.delete('');
   return [...out].sort((a, b) => b.length - a.length);
 }
@@ -138,6 +176,15 @@ function oneOf<T extends string>(get: Getter, name: string, allowed: readonly T[
       `unset it for the default ${dflt}`);
   }
   return v as T;
+}
+
+function flag(get: Getter, name: string, dflt: boolean): boolean {
+  const raw = get(name);
+  if (raw === undefined) return dflt;
+  const v = raw.toLowerCase();
+  if (['true', '1', 'yes', 'on'].includes(v)) return true;
+  if (['false', '0', 'no', 'off'].includes(v)) return false;
+  throw new ConfigError(`${name} must be true or false (got ${JSON.stringify(raw)}); unset it for the default ${dflt}`);
 }
 
 function identity(get: Getter, name: string, dflt: string): string {
@@ -215,4 +262,84 @@ function pickCredentials(get: Getter, userinfo: Userinfo | undefined): Credentia
   const legacy = get('TEST_GITHUB_PAT_TOKEN');
   if (legacy !== undefined) return { username: 'git', password: legacy };
   return undefined;
+}
+
+/**
+ * REST API tokens, from any mix of:
+ *   API_TOKENS_RW="tok1,tok2"   read-write tokens, comma-separated
+ *   API_TOKENS_RO="tok3"        read-only tokens, comma-separated
+ *   API_TOKENS_FILE=/path       a file read at startup, see parseTokenFile
+ * A token is at least MIN_TOKEN_LENGTH printable ASCII characters (no spaces or commas). Giving the same token
+ * twice with the same access is harmless; with both accesses it is an error. Error messages never echo a token.
+ */
+function apiTokens(get: Getter): ApiToken[] {
+  const byToken = new Map<string, ApiToken>();
+  const add = (token: string, access: TokenAccess, where: string): void => {
+    const seen = byToken.get(token);
+    if (seen !== undefined && seen.access !== access) {
+      throw new ConfigError(`${where} is also configured as a${seen.access === 'ro' ? ' read-only' : ' read-write'} ` +
+        'token; give each token one access level');
+    }
+    byToken.set(token, { token, access });
+  };
+  for (const [name, access] of [['API_TOKENS_RW', 'rw'], ['API_TOKENS_RO', 'ro']] as const) {
+    const raw = get(name);
+    if (raw === undefined) continue;
+    raw.split(',').forEach((part, i) => {
+      const where = `${name} entry ${i + 1}`;
+      add(checkToken(part.trim(), where, 'remove the stray comma or give the token'), access, where);
+    });
+  }
+  const file = get('API_TOKENS_FILE');
+  if (file !== undefined) {
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code ?? String(err);
+      throw new ConfigError(`API_TOKENS_FILE ${JSON.stringify(file)} cannot be read (${code}); ` +
+        'point it at a readable file of "rw <token>" / "ro <token>" lines');
+    }
+    const tokens = parseTokenFile(text, `API_TOKENS_FILE ${JSON.stringify(file)}`);
+    if (tokens.length === 0) {
+      throw new ConfigError(`API_TOKENS_FILE ${JSON.stringify(file)} holds no tokens; ` +
+        'add "rw <token>" or "ro <token>" lines, or unset API_TOKENS_FILE to leave the API open');
+    }
+    for (const t of tokens) add(t.token, t.access, `a token in API_TOKENS_FILE (line ${t.line})`);
+  }
+  return [...byToken.values()];
+}
+
+/**
+ * The token file: one token per line as `rw <token>` or `ro <token>` (access, whitespace, token). Blank lines
+ * and lines whose first non-blank character is `#` are ignored; there are no trailing comments (a token may hold
+ * `#`). `name` prefixes error messages, which give the line number but never the line itself.
+ */
+export function parseTokenFile(text: string, name: string): Array<ApiToken & { line: number }> {
+  const out: Array<ApiToken & { line: number }> = [];
+  text.split(/\r?\n/).forEach((raw, i) => {
+    const line = raw.trim();
+    if (line === '' || line.startsWith('#')) return;
+    const where = `${name} line ${i + 1}`;
+    const m = /^(\S+)\s+(.*)$/.exec(line);
+    const access = m?.[1];
+    if (m === null || (access !== 'rw' && access !== 'ro')) {
+      throw new ConfigError(`${where} is not "rw <token>" or "ro <token>"; fix it or make it a # comment`);
+    }
+    out.push({ token: checkToken(m[2] as string, where, 'give one token per line'), access, line: i + 1 });
+  });
+  return out;
+}
+
+function checkToken(token: string, where: string, hint: string): string {
+  if (token === '') throw new ConfigError(`${where} is an empty token; ${hint}`);
+  if (!/^[\x21-\x7e]+$/.test(token) || token.includes(',')) {
+    throw new ConfigError(`${where} has a space, comma, control or non-ASCII character; ` +
+      'tokens are printable ASCII, e.g. from `openssl rand -hex 32`');
+  }
+  if (token.length < MIN_TOKEN_LENGTH) {
+    throw new ConfigError(`${where} is shorter than ${MIN_TOKEN_LENGTH} characters; ` +
+      'use a long random token, e.g. from `openssl rand -hex 32`');
+  }
+  return token;
 }

@@ -16,6 +16,8 @@ export function createGitStore(config: Config, repoUrl: string): GitStore {
     author: { name: config.authorName, email: config.authorEmail },
     message: (method, path) => formatCommitMessage(config.commitMessageTemplate, method, path),
     maxBodyBytes: config.maxBodyBytes,
+    cacheBytes: config.cacheBytes,
+    spoolThreshold: config.spoolThresholdBytes,
     writeDeadlineMs: Math.max(config.gitTimeoutMs * 2, 10_000),
   });
 }

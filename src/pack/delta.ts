@@ -1,4 +1,7 @@
+import { constants } from 'node:buffer';
 import { PackError } from './errors.js';
+
+const MAX_LENGTH = constants.MAX_LENGTH;
 
 /** Reads the little-endian base-128 size at `pos` of a delta header. */
 function readSize(delta: Uint8Array, pos: number): [size: number, next: number] {
@@ -31,8 +34,13 @@ export function applyDelta(base: Uint8Array, delta: Uint8Array, maxResultSize = 
   }
   let resultSize: number;
   [resultSize, pos] = readSize(delta, pos);
-  if (resultSize > maxResultSize) {
-    throw new PackError('too-large', `delta result of ${resultSize} bytes exceeds the ${maxResultSize}-byte limit`);
+  if (resultSize > maxResultSize || resultSize > MAX_LENGTH) {
+    throw new PackError('too-large', `delta result of ${resultSize} bytes exceeds the ${Math.min(maxResultSize, MAX_LENGTH)}-byte limit`);
+  }
+  // Each instruction takes at least one delta byte and yields at most the whole base (or 127 literal bytes):
+  // a larger declared size is a lie, refused before it is allocated.
+  if (resultSize > (delta.length - pos) * Math.max(base.length, 0x7f)) {
+    throw new PackError('bad-delta', `delta declares ${resultSize} bytes, more than its instructions can produce`);
   }
   const out = Buffer.allocUnsafe(resultSize);
   let written = 0;

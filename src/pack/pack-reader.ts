@@ -1,4 +1,4 @@
-import { BaseStore } from './base-store.js';
+import { BaseStore, costOf } from './base-store.js';
 import { applyDelta } from './delta.js';
 import { PackError } from './errors.js';
 import { StreamInflater } from './inflate.js';
@@ -221,19 +221,24 @@ class DeltaResolver {
     this.store = new BaseStore(limits.maxRetainedBytes);
   }
 
-  add(entry: RawEntry): PackObject[] {
+  *add(entry: RawEntry): Generator<PackObject> {
     if (entry.type) {
       const obj = { type: entry.type, oid: hashObject(entry.type, entry.data), data: entry.data, offset: entry.offset, depth: 0 };
-      return this.publish(obj);
+      yield* this.publish(obj);
+      return;
     }
     const base = this.lookup(entry.base!);
-    if (base) return this.publish(this.resolve(base, entry));
-    this.defer(entry);
-    return [];
+    if (base) yield* this.publish(this.resolve(base, entry));
+    else this.defer(entry);
   }
 
   finish(): void {
-    for (const [key] of this.waiting) throw new PackError('missing-base', `delta base ${key} is not in the pack`);
+    for (const [key] of this.waiting) {
+      if (this.store.lostTrack) {
+        throw new PackError('too-large', `delta base ${key} is not in the pack or was dropped to stay within maxRetainedBytes`);
+      }
+      throw new PackError('missing-base', `delta base ${key} is not in the pack`);
+    }
   }
 
   private lookup(ref: BaseRef): PackObject | undefined {
@@ -247,6 +252,9 @@ class DeltaResolver {
   private defer(entry: RawEntry): void {
     const ref = entry.base!;
     if ('offset' in ref && !this.waitingOffsets.has(ref.offset)) {
+      if (this.store.lostTrack) {
+        throw new PackError('too-large', `OFS_DELTA base at ${ref.offset} is not an object or was dropped to stay within maxRetainedBytes`);
+      }
       throw new PackError('bad-delta', `OFS_DELTA at ${entry.offset} points to ${ref.offset}, which is not an object`);
     }
     const key = keyOf(ref);
@@ -254,31 +262,31 @@ class DeltaResolver {
     list.push(entry);
     this.waiting.set(key, list);
     this.waitingOffsets.add(entry.offset);
-    this.store.reserved += entry.data.length;
+    this.store.reserved += costOf(entry);
     if (this.store.reserved > this.limits.maxRetainedBytes) {
       throw new PackError('too-large', 'deltas waiting for their bases exceed maxRetainedBytes');
     }
     this.store.shrink();
   }
 
-  /** Stores `first` and everything waiting on it (transitively), in the order they were built. */
-  private publish(first: PackObject): PackObject[] {
-    const built = [first];
-    for (let i = 0; i < built.length; i++) {
-      const obj = built[i]!;
-      this.store.add(obj);
-      for (const key of [keyOf({ offset: obj.offset }), keyOf({ oid: obj.oid })]) {
-        const deltas = this.waiting.get(key);
-        if (!deltas) continue;
-        this.waiting.delete(key);
-        for (const d of deltas) {
-          this.store.reserved -= d.data.length;
-          this.waitingOffsets.delete(d.offset);
-          built.push(this.resolve(obj, d));
-        }
+  /**
+   * Stores and yields `obj`, then builds and yields everything waiting on it, depth first: each object
+   * is handed over before the next is built, so many deltas waiting on one base (each of which may
+   * expand to maxObjectSize) never exist all at once. Recursion is bounded by maxDeltaDepth.
+   */
+  private *publish(obj: PackObject): Generator<PackObject> {
+    this.store.add(obj);
+    yield obj;
+    for (const key of [keyOf({ offset: obj.offset }), keyOf({ oid: obj.oid })]) {
+      const deltas = this.waiting.get(key);
+      if (!deltas) continue;
+      this.waiting.delete(key);
+      for (const d of deltas) {
+        this.store.reserved -= costOf(d);
+        this.waitingOffsets.delete(d.offset);
+        yield* this.publish(this.resolve(obj, d));
       }
     }
-    return built;
   }
 
   private resolve(base: PackObject, delta: RawEntry): PackObject {

@@ -140,8 +140,14 @@ export function parseLsRefs(pkts: Pkt[], capabilities: Capabilities = new Map())
     if (!name || (oid !== 'unborn' && !isOid(oid!))) throw new ProtocolError('unexpected-response', `bad ls-refs line ${JSON.stringify(line)}`);
     if (oid !== 'unborn') list.refs.set(name, oid!);
     for (const attr of attrs) {
-      if (attr.startsWith('symref-target:')) list.symrefs.set(name, attr.slice('symref-target:'.length));
-      else if (attr.startsWith('peeled:')) list.peeled.set(name, attr.slice('peeled:'.length));
+      const target = attr.startsWith('symref-target:') ? attr.slice('symref-target:'.length) : undefined;
+      const peeled = attr.startsWith('peeled:') ? attr.slice('peeled:'.length) : undefined;
+      // Validated like the ref itself: a RefList only ever holds real names and object ids.
+      if (target === '' || (peeled !== undefined && !isOid(peeled))) {
+        throw new ProtocolError('unexpected-response', `bad ls-refs attribute ${JSON.stringify(attr)}`);
+      }
+      if (target !== undefined) list.symrefs.set(name, target);
+      else if (peeled !== undefined) list.peeled.set(name, peeled);
     }
   }
   throw new ProtocolError('unexpected-eof', 'ls-refs output ended without a flush');

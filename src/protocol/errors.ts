@@ -3,7 +3,8 @@
 /** The server sent bytes that do not follow the Git wire protocol. */
 export class ProtocolError extends Error {
   override readonly name = 'ProtocolError';
-  /** e.g. 'bad-pkt-line', 'unexpected-eof', 'bad-advertisement', 'unexpected-response', 'bad-sideband', 'unsupported'. */
+  /** e.g. 'bad-pkt-line', 'unexpected-eof', 'bad-advertisement', 'unexpected-response', 'bad-sideband', 'unsupported',
+   *  'too-large' (a response beyond the client's limit). */
   readonly code: string;
   constructor(code: string, message: string, options?: ErrorOptions) {
     super(message, options);

@@ -5,4 +5,5 @@ export * from './advertisement.js';
 export * from './http.js';
 export * from './upload-pack.js';
 export * from './receive-pack.js';
-export { Remote, type RemoteOptions, type CallOptions, type FetchInfo } from './remote.js';
+export * from './response-limit.js';
+export { Remote, DEFAULT_REMOTE_LIMITS, type RemoteOptions, type RemoteLimits, type CallOptions, type FetchInfo } from './remote.js';

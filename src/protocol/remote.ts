@@ -8,12 +8,13 @@
 // Capability fallbacks: a `filter` or `depth` the server does not offer is dropped (the fetch then returns
 // more objects than asked for; FetchInfo.plan tells what was applied). Protocol v2 is asked for by
 // default; a server answering v0 is spoken to in v0.
-import { type PackObject, type PackReaderOptions, readPack } from '../pack/pack-reader.js';
+import { DEFAULT_READER_LIMITS, type PackObject, type PackReaderOptions, readPack } from '../pack/pack-reader.js';
 import { type Capabilities, type InfoRefs, parseInfoRefs, parseLsRefs, type RefList } from './advertisement.js';
 import { ProtocolError } from './errors.js';
 import { HttpClient, type HttpOptions, type HttpResponse, type HttpStats } from './http.js';
 import { decodePkts, PktReader } from './pkt-line.js';
 import { needsPack, pushCommands, readPushResponse, emptyPack, type PushResult, type PushUpdate } from './receive-pack.js';
+import { limitBytes, readAllLimited } from './response-limit.js';
 import {
   type FetchPlan,
   type FetchRequest,
@@ -31,12 +32,31 @@ export type { RefList, Capabilities } from './advertisement.js';
 export type { FetchRequest, FetchPlan } from './upload-pack.js';
 export type { PushUpdate, PushResult, RefResult } from './receive-pack.js';
 
+/**
+ * What a broken or hostile server may make the client hold. With these, one Remote call keeps at most about
+ * maxResponseBytes (non-pack responses), and a fetch through `fetch()` about 2 x maxRetainedBytes plus
+ * (maxDeltaDepth + 2) x maxObjectSize, whatever the server sends. (The pkt-line length is capped by the format.)
+ */
+export interface RemoteLimits extends PackReaderOptions {
+  /**
+   * Bytes accepted for a response that is not a pack: the info/refs advertisement, an ls-refs answer, a
+   * push's report-status (with its progress text), and the part of a fetch response before the pack.
+   * Default 8 MiB: room for ~100,000 refs in a v0 advertisement.
+   */
+  maxResponseBytes?: number;
+}
+
+/** Defaults: the pack reader's own (see DEFAULT_READER_LIMITS), and 8 MiB for non-pack responses. */
+export const DEFAULT_REMOTE_LIMITS: Required<RemoteLimits> = { ...DEFAULT_READER_LIMITS, maxResponseBytes: 8 * 1024 * 1024 };
+
 export interface RemoteOptions extends HttpOptions {
   url: string;
   /** Default 2, falling back to v0 when the server answers v0. */
   protocol?: 0 | 2;
   /** Receives server progress text (side-band channel 2), if any is sent. */
   onProgress?: (msg: string) => void;
+  /** Memory bounds against a misbehaving server; unset fields take DEFAULT_REMOTE_LIMITS. */
+  limits?: RemoteLimits;
 }
 
 export interface CallOptions {
@@ -61,6 +81,8 @@ export class Remote {
   private readonly http: HttpClient;
   private readonly protocol: 0 | 2;
   private readonly onProgress?: (msg: string) => void;
+  private readonly maxResponseBytes: number;
+  private readonly packLimits: PackReaderOptions;
   private uploadCaps?: UploadPackCaps;
   private receiveCaps?: Capabilities;
 
@@ -68,6 +90,9 @@ export class Remote {
     this.http = new HttpClient(opts.url, opts);
     this.protocol = opts.protocol ?? 2;
     if (opts.onProgress) this.onProgress = opts.onProgress;
+    const { maxResponseBytes, ...packLimits } = { ...DEFAULT_REMOTE_LIMITS, ...definedOnly(opts.limits ?? {}) };
+    this.maxResponseBytes = maxResponseBytes;
+    this.packLimits = packLimits;
   }
 
   /** The repository URL without credentials. */
@@ -93,15 +118,19 @@ export class Remote {
     }
     const { capabilities } = this.uploadCaps!;
     const res = await this.post(UPLOAD, lsRefsRequestV2(capabilities, prefixes), true, opts.signal);
-    const body = await res.readAll();
-    return filterRefs(parseLsRefs(decodePkts(body), capabilities), prefixes);
+    try {
+      const body = await readAllLimited(res.body, this.maxResponseBytes, 'ls-refs response');
+      return filterRefs(parseLsRefs(decodePkts(body), capabilities), prefixes);
+    } finally {
+      res.dispose();
+    }
   }
 
-  /** Fetches the wanted objects; yields the objects of the pack the server returns. */
+  /** Fetches the wanted objects; yields the objects of the pack the server returns (`reader` overrides the limits). */
   async *fetch(req: FetchRequest, opts: CallOptions & { reader?: PackReaderOptions } = {}): AsyncGenerator<PackObject> {
     const info = await this.fetchPack(req, opts);
     try {
-      yield* readPack(info.pack, opts.reader);
+      yield* readPack(info.pack, { ...this.packLimits, ...definedOnly(opts.reader ?? {}) });
     } finally {
       info.close();
     }
@@ -114,11 +143,14 @@ export class Remote {
     const plan = version === 2 ? planFetchV2(capabilities, req) : planFetchV0(capabilities, req);
     const body = version === 2 ? fetchRequestV2(capabilities, req, plan) : fetchRequestV0(capabilities, req, plan);
     const res = await this.post(UPLOAD, body, version === 2, opts.signal);
-    const reader = new PktReader(res.body);
+    // The sections before the pack are bounded here; the pack itself by the pack reader's limits.
+    const limited = limitBytes(res.body, this.maxResponseBytes, 'fetch response before the pack');
+    const reader = new PktReader(limited);
     try {
       const parsed = version === 2
         ? await readFetchResponseV2(reader, this.onProgress)
         : await readFetchResponseV0(reader, sidebandCap(capabilities) !== undefined, this.onProgress);
+      limited.lift();
       return { plan, shallow: parsed.shallow, pack: parsed.pack, close: () => res.dispose() };
     } catch (err) {
       res.dispose();
@@ -149,7 +181,8 @@ export class Remote {
     });
     try {
       expectType(res, `application/x-${RECEIVE}-result`);
-      return await readPushResponse(new PktReader(res.body), sideband, updates);
+      const limited = limitBytes(res.body, this.maxResponseBytes, 'receive-pack response');
+      return await readPushResponse(new PktReader(limited), sideband, updates);
     } finally {
       res.dispose();
     }
@@ -175,7 +208,8 @@ export class Remote {
     try {
       // A dumb server (or an HTML error page) answers with another type; we only speak the smart protocol.
       expectType(res, `application/x-${service}-advertisement`, 'bad-advertisement');
-      return parseInfoRefs(decodePkts(await res.readAll()), service);
+      const body = await readAllLimited(res.body, this.maxResponseBytes, 'info/refs advertisement');
+      return parseInfoRefs(decodePkts(body), service);
     } finally {
       res.dispose();
     }
@@ -217,4 +251,8 @@ function filterRefs(list: RefList, prefixes?: string[]): RefList {
   const keep = (name: string) => prefixes.some((p) => name.startsWith(p));
   const pick = (m: Map<string, string>) => new Map([...m].filter(([name]) => keep(name)));
   return { refs: pick(list.refs), symrefs: pick(list.symrefs), peeled: pick(list.peeled), capabilities: list.capabilities };
+}
+
+function definedOnly<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }

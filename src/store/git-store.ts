@@ -6,6 +6,10 @@
  * Writes go through a queue (see WriteQueue): a batch of writes becomes a chain of commits, one per write,
  * pushed in one pack with the last known tip as the expected old id. The remote's check of that old id is
  * what makes concurrent writers, in this process or elsewhere, safe.
+ *
+ * Faults of the host (see retry.ts): a read is retried as a whole on transient failures, within a deadline
+ * enforced by aborting what is still in flight; a write batch is retried by the queue, and a push that got
+ * no clear answer is only repeated once reading the branch back showed it did not land.
  */
 import { decodeCommit, encodeCommit, type Identity } from '../pack/commit.js';
 import { hashObject } from '../pack/oid.js';
@@ -17,8 +21,9 @@ import { ObjectCache } from './object-cache.js';
 import { lookupPath } from './tree-edit.js';
 import { stageBody, type StagedBlob } from './staged-blob.js';
 import { StoreError, type BodySource, type ReadResult, type Store, type WriteResult } from './store.js';
-import { WriteQueue, type PushObject, type WriteOp, type Snapshot } from './write-queue.js';
-import { toStoreError } from './errors.js';
+import { WriteQueue, type PushInDoubt, type PushObject, type WriteOp, type Snapshot } from './write-queue.js';
+import { toStoreError, withRetries } from './errors.js';
+import { retrying, RetryBudget, startDeadline } from './retry.js';
 import { releasing } from './release-stream.js';
 
 export interface GitStoreOptions {
@@ -33,9 +38,17 @@ export interface GitStoreOptions {
   cacheBytes?: number;
   /** Blobs up to this size are cached. */
   cacheBlobBytes?: number;
-  /** Bounds for the retry of a write whose push lost the race for the branch. */
+  /** Bounds for the retries of a write batch (lost races and transient failures of the host). */
   maxAttempts?: number;
   writeDeadlineMs?: number;
+  /** A read answers within this, retries included; default twice the remote's headers timeout. */
+  readDeadlineMs?: number;
+  /** Attempts of a read, the first included; default 5. */
+  readAttempts?: number;
+  /** Longest Retry-After honored; default 5 s. */
+  maxRetryAfterMs?: number;
+  /** How far back (first-parent commits) a push in doubt is looked for on the branch; default 20. */
+  landedDepth?: number;
   maxBatch?: number;
   now?: () => Date;
 }
@@ -58,10 +71,12 @@ export class GitStore implements Store {
       snapshot: (refresh) => this.#snapshot(refresh),
       loadTree: (oid) => this.#loadTree(oid),
       push: (from, to, objects) => this.#push(from, to, objects),
+      findLanded: (pushes) => this.#findLanded(pushes),
       makeCommit: (tree, parent, op) => this.#makeCommit(tree, parent, op.method, op.path),
       maxAttempts: opts.maxAttempts ?? 8,
       deadlineMs: opts.writeDeadlineMs ?? 60_000,
       maxBatch: opts.maxBatch ?? 64,
+      ...(opts.maxRetryAfterMs === undefined ? {} : { maxRetryAfterMs: opts.maxRetryAfterMs }),
     });
   }
 
@@ -73,17 +88,37 @@ export class GitStore implements Store {
     return this.#ref;
   }
 
-  async get(path: string): Promise<ReadResult> {
+  /** A read, retried as a whole on transient failures; `retries` says how many it took. */
+  async get(path: string): Promise<ReadResult & { retries: number }> {
+    const ms = this.#opts.readDeadlineMs ?? 2 * (this.#opts.remote.headersTimeoutMs ?? 60_000);
+    const deadline = startDeadline(ms);
+    const budget = new RetryBudget({
+      maxAttempts: this.#opts.readAttempts ?? 5,
+      deadline: deadline.at,
+      ...(this.#opts.maxRetryAfterMs === undefined ? {} : { maxRetryAfterMs: this.#opts.maxRetryAfterMs }),
+    });
     try {
-      const tip = await this.#readTip();
-      if (tip === null) throw new StoreError('not-found', `no file at ${path}`, `branch ${this.#opts.branch} does not exist yet`);
-      const root = await this.#rootTree(tip);
-      const found = await lookupPath((oid) => this.#loadTree(oid), root, path.split('/'));
-      if (found.kind !== 'file') throw new StoreError('not-found', `no file at ${path}`);
-      return { ...(await this.#readBlob(found.oid)), commit: tip };
+      const file = await retrying(budget, () => this.#readOnce(path, deadline.signal));
+      return { ...file, retries: budget.retries };
     } catch (err) {
-      throw toStoreError(err);
+      if (deadline.expired && !(err instanceof StoreError)) {
+        throw new StoreError('timeout', 'the git host did not answer in time', `no answer within the read deadline of ${ms} ms`,
+          { retries: budget.retries, cause: err });
+      }
+      throw withRetries(toStoreError(err), budget.retries);
+    } finally {
+      // A large blob streams on after this; its own body timeout guards it from here.
+      deadline.clear();
     }
+  }
+
+  async #readOnce(path: string, signal: AbortSignal): Promise<ReadResult> {
+    const tip = await this.#readTip(signal);
+    if (tip === null) throw new StoreError('not-found', `no file at ${path}`, `branch ${this.#opts.branch} does not exist yet`);
+    const root = await this.#rootTree(tip, signal);
+    const found = await lookupPath((oid) => this.#loadTree(oid, signal), root, path.split('/'));
+    if (found.kind !== 'file') throw new StoreError('not-found', `no file at ${path}`);
+    return { ...(await this.#readBlob(found.oid, signal)), commit: tip };
   }
 
   create(path: string, body: BodySource): Promise<WriteResult> {
@@ -122,8 +157,8 @@ export class GitStore implements Store {
   }
 
   /** One round trip: the branch tip as the remote has it now, which is also the best base for the next write. */
-  async #readTip(): Promise<string | null> {
-    const refs = await this.remote.lsRefs([this.#ref]);
+  async #readTip(signal?: AbortSignal): Promise<string | null> {
+    const refs = await this.remote.lsRefs([this.#ref], signal === undefined ? {} : { signal });
     this.#tip = refs.refs.get(this.#ref) ?? null;
     return this.#tip;
   }
@@ -134,11 +169,11 @@ export class GitStore implements Store {
     return { tip, root: tip === null ? null : await this.#rootTree(tip) };
   }
 
-  async #rootTree(commit: string): Promise<string> {
+  async #rootTree(commit: string, signal?: AbortSignal): Promise<string> {
     let data = this.cache.get(commit);
     if (data === undefined) {
       // The commit and its root tree in one request: depth 1 keeps history out, tree:1 keeps subtrees out.
-      const objects = await this.#fetch([commit], { depth: 1, filter: 'tree:1' });
+      const objects = await this.#fetch([commit], { depth: 1, filter: 'tree:1' }, signal);
       data = objects.get(commit)?.data;
       if (data === undefined) throw new StoreError('upstream', `the git host did not send commit ${commit}`);
       this.cache.set(commit, data);
@@ -146,10 +181,10 @@ export class GitStore implements Store {
     return decodeCommit(data).tree;
   }
 
-  async #loadTree(oid: string): Promise<Buffer> {
+  async #loadTree(oid: string, signal?: AbortSignal): Promise<Buffer> {
     const cached = this.cache.get(oid);
     if (cached !== undefined) return cached;
-    const objects = await this.#fetch([oid], { filter: 'tree:0' });
+    const objects = await this.#fetch([oid], { filter: 'tree:0' }, signal);
     const tree = objects.get(oid);
     if (tree === undefined || tree.type !== 'tree') throw new StoreError('upstream', `the git host did not send tree ${oid}`);
     return tree.data;
@@ -159,10 +194,10 @@ export class GitStore implements Store {
    * A blob's content: from the cache, or fetched by id. A small blob is read whole and cached; a large one
    * is streamed from the response, so a file of any size passes through bounded memory.
    */
-  async #readBlob(oid: string): Promise<{ size: number; stream: AsyncIterable<Uint8Array> }> {
+  async #readBlob(oid: string, signal: AbortSignal): Promise<{ size: number; stream: AsyncIterable<Uint8Array> }> {
     const cached = this.cache.get(oid);
     if (cached !== undefined) return { size: cached.length, stream: bufferStream(cached) };
-    const info = await this.remote.fetchPack({ wants: [oid] });
+    const info = await this.remote.fetchPack({ wants: [oid] }, { signal });
     let blob: StreamedObject;
     try {
       blob = await readSingleObjectPack(info.pack, oid);
@@ -187,9 +222,9 @@ export class GitStore implements Store {
   }
 
   /** Fetches objects by id; trees and commits that come along are cached, since every one is immutable. */
-  async #fetch(wants: string[], opts: { depth?: number; filter?: string }): Promise<Map<string, PackObject>> {
+  async #fetch(wants: string[], opts: { depth?: number; filter?: string }, signal?: AbortSignal): Promise<Map<string, PackObject>> {
     const out = new Map<string, PackObject>();
-    for await (const obj of this.remote.fetch({ wants, ...opts })) {
+    for await (const obj of this.remote.fetch({ wants, ...opts }, signal === undefined ? {} : { signal })) {
       out.set(obj.oid, obj);
       if (obj.type === 'tree' || obj.type === 'commit') this.cache.set(obj.oid, obj.data);
     }
@@ -220,10 +255,14 @@ export class GitStore implements Store {
    * branch moved (the caller refreshes and retries); throws on any other failure.
    */
   async #push(from: string | null, to: string, objects: PushObject[]): Promise<boolean> {
-    const result = await this.remote.push(
-      [{ ref: this.#ref, oldOid: from ?? ZERO_OID, newOid: to }],
-      packOf(objects),
-    );
+    let result: Awaited<ReturnType<Remote['push']>>;
+    try {
+      result = await this.remote.push([{ ref: this.#ref, oldOid: from ?? ZERO_OID, newOid: to }], packOf(objects));
+    } catch (err) {
+      // Whatever happened, the tip we knew may be wrong now (the push may even have landed).
+      this.#tip = undefined;
+      throw err;
+    }
     const ref = result.refs.find((r) => r.ref === this.#ref);
     if (result.ok && ref?.status === 'ok') {
       this.#tip = to;
@@ -234,12 +273,42 @@ export class GitStore implements Store {
       }
       return true;
     }
-    if (ref?.status === 'ref-moved') {
-      this.#tip = undefined;
-      return false;
-    }
+    // Refused: the tip we knew is not (or may not be) the remote's.
+    this.#tip = undefined;
+    if (ref?.status === 'ref-moved') return false;
     const why = ref?.status === 'error' ? ref.message : result.unpack;
     throw new StoreError('upstream', 'the git host refused the push', why);
+  }
+
+  /**
+   * After pushes that got no clear answer: reads the tip and walks its first parents for one of their heads.
+   * The walk stops at the oldest push's base (every head was built on it or above it) or the root, and
+   * gives up after `landedDepth` commits, fetched in one request of commits only (tree:0) as deep as needed.
+   */
+  async #findLanded(pushes: readonly PushInDoubt[]): Promise<string | null> {
+    const heads = new Set(pushes.map((p) => p.head));
+    const floor = pushes[0]?.base ?? null;
+    const depth = this.#opts.landedDepth ?? 20;
+    const fetched = new Map<string, Buffer>();
+    let commit = await this.#readTip();
+    for (let seen = 0; commit !== null; seen++) {
+      if (heads.has(commit)) return commit;
+      if (commit === floor) return null;
+      if (seen >= depth) {
+        throw new StoreError('unavailable', 'cannot tell whether the write was applied',
+          `the branch moved more than ${depth} commits since it was pushed`);
+      }
+      let data = fetched.get(commit) ?? this.cache.get(commit);
+      if (data === undefined) {
+        for (const [oid, o] of await this.#fetch([commit], { depth: depth - seen, filter: 'tree:0' })) {
+          if (o.type === 'commit') fetched.set(oid, o.data);
+        }
+        data = fetched.get(commit);
+        if (data === undefined) throw new StoreError('upstream', `the git host did not send commit ${commit}`);
+      }
+      commit = decodeCommit(data).parents[0] ?? null;
+    }
+    return null; // the root: none of ours is on the branch
   }
 }
 

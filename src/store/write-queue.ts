@@ -4,14 +4,21 @@
  * Writes that arrive while a push is in flight wait; the next push carries all of them as a chain of
  * commits, one per write, in one pack. Each write is checked against the state the writes before it in the
  * chain leave behind, so it gets the answer it would have had alone, in arrival order. Nothing is answered
- * before the push that carries the batch is accepted; a push refused because the branch moved is retried
- * as a whole from the remote's new tip, with exponential backoff and jitter, within bounds.
+ * before the push that carries the batch is accepted.
+ *
+ * A batch is retried as a whole, from the remote's current tip, with backoff and within bounds (attempts and
+ * a deadline): when its push lost the race for the branch, and on transient failures of the host. A push
+ * that got no clear answer (lost, cut, timed out) may have landed: before anything else the branch is read
+ * back, and if one of our heads is on it the batch is answered from that push; a push is never repeated on
+ * top of itself. When that cannot be learned the batch fails as "in doubt", never acknowledged. A failed
+ * batch leaves nothing behind: the next one starts from the remote's tip.
  */
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { ObjectType } from '../pack/object.js';
 import { editPath, lookupPath, type Lookup } from './tree-edit.js';
 import type { StagedBlob } from './staged-blob.js';
 import { StoreError, type WriteResult } from './store.js';
+import { inDoubt, toStoreError, withRetries } from './errors.js';
+import { isTransient, pushMayHaveLanded, RetryBudget } from './retry.js';
 
 export interface WriteOp {
   method: 'POST' | 'PUT' | 'DELETE';
@@ -33,18 +40,34 @@ export interface PushObject {
   data: Buffer | (() => AsyncIterable<Uint8Array>);
 }
 
+/** A push that went out without a clear answer: `head` built on `base`. */
+export interface PushInDoubt {
+  base: string | null;
+  head: string;
+}
+
 export interface WriteQueueDeps {
   /** The state to build on: the last known one, or the remote's current one when `refresh` is set. */
   snapshot(refresh: boolean): Promise<Snapshot>;
   loadTree(oid: string): Promise<Buffer>;
   makeCommit(tree: string, parent: string | null, op: WriteOp): { oid: string; data: Buffer };
-  /** Resolves false when the remote refused because the branch is no longer at `from`. */
+  /**
+   * Resolves true when the remote accepted, false when it refused because the branch is no longer at `from`;
+   * throws on any other failure (see pushMayHaveLanded for which of those leave the outcome open).
+   */
   push(from: string | null, to: string, objects: PushObject[]): Promise<boolean>;
+  /**
+   * Reads the branch back after pushes in doubt (oldest first) and resolves the head of the one that landed,
+   * or null when none did. The tip it reads becomes the known one. Throws when it cannot tell.
+   */
+  findLanded(pushes: readonly PushInDoubt[]): Promise<string | null>;
   maxAttempts: number;
   deadlineMs: number;
   maxBatch: number;
-  /** Backoff before retry `attempt` (1-based); jittered exponential by default. */
-  backoffMs?: (attempt: number) => number;
+  /** Backoff before retry `n` (1-based); jittered exponential by default. */
+  backoffMs?: (n: number) => number;
+  /** Longest Retry-After honored. */
+  maxRetryAfterMs?: number;
 }
 
 interface Pending {
@@ -55,7 +78,17 @@ interface Pending {
 
 type Outcome = { commit: string } | { error: StoreError };
 
-const defaultBackoff = (attempt: number): number => Math.random() * Math.min(2000, 25 * 2 ** attempt);
+interface Plan {
+  head: string | null;
+  objects: PushObject[];
+  outcomes: Outcome[];
+}
+
+interface Suspect extends PushInDoubt {
+  plan: Plan;
+  /** The failure the push ended with. */
+  cause: unknown;
+}
 
 export class WriteQueue {
   readonly #deps: WriteQueueDeps;
@@ -102,43 +135,75 @@ export class WriteQueue {
   }
 
   async #commitBatch(batch: Pending[]): Promise<void> {
-    const deadline = Date.now() + this.#deps.deadlineMs;
-    let refreshed = false;
-    for (let attempt = 0; ; attempt++) {
-      const base = await this.#deps.snapshot(refreshed);
-      const plan = await this.#plan(base, batch.map((p) => p.op));
-      let settled: boolean;
-      if (plan.head === base.tip || plan.head === null) {
-        // Nothing to push: every write failed its precondition. Those answers hold only if the state they
-        // were checked against is the remote's current one, so confirm it unless it was just read.
-        settled = refreshed || (await this.#deps.snapshot(true)).tip === base.tip;
-      } else {
-        settled = await this.#deps.push(base.tip, plan.head, plan.objects);
+    const budget = new RetryBudget({
+      maxAttempts: this.#deps.maxAttempts,
+      deadline: Date.now() + this.#deps.deadlineMs,
+      ...(this.#deps.backoffMs === undefined ? {} : { backoffMs: this.#deps.backoffMs }),
+      ...(this.#deps.maxRetryAfterMs === undefined ? {} : { maxRetryAfterMs: this.#deps.maxRetryAfterMs }),
+    });
+    const ops = batch.map((p) => p.op);
+    const suspects: Suspect[] = [];
+    let refresh = false;
+    for (;;) {
+      let failure: unknown;
+      let moved = false;
+      try {
+        const plan = await this.#attempt(ops, refresh, suspects);
+        if (plan !== 'moved') return settle(batch, plan, budget.retries);
+        moved = true;
+      } catch (err) {
+        failure = err;
       }
-      if (settled) {
-        batch.forEach((p, i) => {
-          const outcome = plan.outcomes[i]!;
-          if ('commit' in outcome) p.resolve({ commit: outcome.commit, retries: attempt });
-          else p.reject(withRetries(outcome.error, attempt));
-        });
-        return;
+      refresh = true;
+      // An unanswered push, or a lost race after one (it may have been our own earlier push that moved the
+      // branch): find out whether one of ours is on the branch before building anything new.
+      if (suspects.length > 0 && (moved || failure === suspects.at(-1)!.cause)) {
+        const landed = await this.#findLanded(suspects, budget);
+        if (landed !== null) return settle(batch, landed.plan, budget.retries);
+        refresh = false; // the tip was just read
       }
-      if (attempt + 1 >= this.#deps.maxAttempts || Date.now() >= deadline) {
-        throw new StoreError(
-          'unavailable',
-          'the branch kept moving under this write; try again',
-          `gave up after ${attempt + 1} attempts`,
-          { retries: attempt },
-        );
+      if (!moved && !isTransient(failure)) throw withRetries(toStoreError(failure), budget.retries);
+      if (!(await budget.next(failure))) {
+        if (!moved) throw withRetries(toStoreError(failure), budget.retries);
+        throw new StoreError('unavailable', 'the branch kept moving under this write; try again',
+          `gave up after ${budget.retries + 1} attempts`, { retries: budget.retries });
       }
       this.retries++;
-      await sleep(Math.max(0, Math.min((this.#deps.backoffMs ?? defaultBackoff)(attempt + 1), deadline - Date.now())));
-      refreshed = true;
+    }
+  }
+
+  /** One try: plan on a snapshot and push. Resolves the plan once accepted, 'moved' when the race was lost. */
+  async #attempt(ops: WriteOp[], refresh: boolean, suspects: Suspect[]): Promise<Plan | 'moved'> {
+    const base = await this.#deps.snapshot(refresh);
+    const plan = await this.#plan(base, ops);
+    if (plan.head === base.tip || plan.head === null) {
+      // Nothing to push: every write failed its precondition. Those answers hold only if the state they
+      // were checked against is the remote's current one, so confirm it unless it was just read.
+      return refresh || (await this.#deps.snapshot(true)).tip === base.tip ? plan : 'moved';
+    }
+    try {
+      return (await this.#deps.push(base.tip, plan.head, plan.objects)) ? plan : 'moved';
+    } catch (err) {
+      if (pushMayHaveLanded(err)) suspects.push({ base: base.tip, head: plan.head, plan, cause: err });
+      throw err;
+    }
+  }
+
+  /** Which of the pushes in doubt landed (null: none), reading the branch back within the same budget. */
+  async #findLanded(suspects: Suspect[], budget: RetryBudget): Promise<Suspect | null> {
+    for (;;) {
+      try {
+        const head = await this.#deps.findLanded(suspects.map(({ base, head }) => ({ base, head })));
+        return head === null ? null : (suspects.find((s) => s.head === head) ?? null);
+      } catch (err) {
+        if (!isTransient(err) || !(await budget.next(err))) throw inDoubt(err, budget.retries);
+        this.retries++;
+      }
     }
   }
 
   /** Applies the writes in order on top of `base`, as a chain of commits; no I/O but tree loads. */
-  async #plan(base: Snapshot, ops: WriteOp[]): Promise<{ head: string | null; objects: PushObject[]; outcomes: Outcome[] }> {
+  async #plan(base: Snapshot, ops: WriteOp[]): Promise<Plan> {
     const made = new Map<string, PushObject>();
     const loadTree = async (oid: string): Promise<Buffer> => {
       const mine = made.get(oid);
@@ -188,6 +253,11 @@ function precondition(op: WriteOp, found: Lookup): StoreError | null {
   return found.kind === 'file' ? null : new StoreError('not-found', `no file at ${op.path}`);
 }
 
-function withRetries(err: StoreError, retries: number): StoreError {
-  return new StoreError(err.kind, err.message, err.detail, { retries });
+/** Answers every write of the batch from the plan that landed. */
+function settle(batch: Pending[], plan: Plan, retries: number): void {
+  batch.forEach((p, i) => {
+    const outcome = plan.outcomes[i]!;
+    if ('commit' in outcome) p.resolve({ commit: outcome.commit, retries });
+    else p.reject(withRetries(outcome.error, retries));
+  });
 }

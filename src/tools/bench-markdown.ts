@@ -28,8 +28,8 @@ export function formatNumber(x: number): string {
 export const MiB = 1024 * 1024;
 
 /** Bytes as MiB with one decimal, or "n/a" when unknown. */
-export function mib(bytes: number | undefined): string {
-  return bytes === undefined ? 'n/a' : (bytes / MiB).toFixed(1);
+export function mibCell(bytes: number | undefined): Cell {
+  return bytes === undefined ? 'n/a' : Math.round((bytes / MiB) * 10) / 10;
 }
 
 /** 1024 → "1 KiB", 1048576 → "1 MiB", 104857600 → "100 MiB". */
