@@ -315,10 +315,13 @@ export class GitStore implements Store {
 function packOf(objects: PushObject[]): AsyncGenerator<Buffer> {
   return writePack(
     objects.length,
-    objects.map((o) => ({ type: o.type, size: o.size, data: Buffer.isBuffer(o.data) ? o.data : o.data() })),
+    objects.map((o) =>
+      o.deflated !== undefined
+        ? { type: o.type, size: o.size, deflated: o.deflated() }
+        : { type: o.type, size: o.size, data: Buffer.isBuffer(o.data) ? o.data : o.data() },
+    ),
   );
 }
-
 
 /** Errors surfacing mid-stream (a corrupt or cut pack) become store errors like any other. */
 async function* mapErrors(stream: AsyncGenerator<Buffer>): AsyncGenerator<Buffer> {

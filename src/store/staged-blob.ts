@@ -8,8 +8,12 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { once } from 'node:events';
+import { pipeline as streamPipeline, Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { createDeflate, createInflate } from 'node:zlib';
 import { createHash } from 'node:crypto';
 import { hashObject } from '../pack/oid.js';
+import { STREAM_DEFLATE_LEVEL } from '../pack/pack-writer.js';
 import { StoreError, type BodySource } from './store.js';
 
 export interface StagedBlob {
@@ -19,6 +23,8 @@ export interface StagedBlob {
   open(): AsyncIterable<Uint8Array>;
   /** In-memory bytes when the blob was small enough to keep. */
   readonly data?: Buffer;
+  /** The bytes as one zlib stream, when they were deflated on arrival. */
+  readonly deflated?: () => AsyncIterable<Uint8Array>;
   dispose(): Promise<void>;
 }
 
@@ -45,6 +51,8 @@ export async function stageBody(body: BodySource, opts: StageOptions): Promise<S
   if (body.length !== undefined && body.length > opts.maxBytes) {
     throw new StoreError('too-large', `body of ${body.length} bytes exceeds the limit of ${opts.maxBytes} bytes`);
   }
+  if (body.length !== undefined && body.length > opts.memoryThreshold) return stageDeflated(body, body.length, opts);
+  // Small, or of unknown length: kept in memory, or spooled as it comes once it grows past the threshold.
   const chunks: Buffer[] = [];
   let size = 0;
   let spool: { dir: string; file: string; out: ReturnType<typeof createWriteStream> } | undefined;
@@ -52,7 +60,7 @@ export async function stageBody(body: BodySource, opts: StageOptions): Promise<S
   const hash = body.length !== undefined ? createHash('sha1').update(`blob ${body.length}\0`) : undefined;
   try {
     for await (const chunk of body.stream) {
-      const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+      const buf = asBuffer(chunk);
       size += buf.length;
       hash?.update(buf);
       if (size > opts.maxBytes) {
@@ -100,4 +108,46 @@ async function spooledBlob(dir: string, file: string, size: number, oid?: string
     open: () => createReadStream(file, { highWaterMark: 256 * 1024 }),
     dispose: () => rm(dir, { recursive: true, force: true }),
   };
+}
+
+/**
+ * A large body of known length is hashed and deflated while it arrives, and spooled deflated: the push
+ * then copies the spool into the pack, so the costly work overlaps the upload instead of following it.
+ */
+async function stageDeflated(body: BodySource, length: number, opts: StageOptions): Promise<StagedBlob> {
+  const dir = await mkdtemp(join(opts.tmpDir ?? tmpdir(), 'gitrest-body-'));
+  const file = join(dir, 'blob.zz');
+  const hash = createHash('sha1').update(`blob ${length}\0`);
+  const counted = async function* (): AsyncGenerator<Buffer> {
+    let size = 0;
+    for await (const chunk of body.stream) {
+      const buf = asBuffer(chunk);
+      size += buf.length;
+      if (size > length) throw new StoreError('bad-request', `body is longer than its declared ${length} bytes`);
+      hash.update(buf);
+      yield buf;
+    }
+    if (size !== length) throw new StoreError('bad-request', `body ended after ${size} of ${length} declared bytes`);
+  };
+  try {
+    await pipeline(Readable.from(counted()), createDeflate({ level: STREAM_DEFLATE_LEVEL }), createWriteStream(file));
+  } catch (err) {
+    await rm(dir, { recursive: true, force: true });
+    throw err;
+  }
+  return {
+    oid: hash.digest('hex'),
+    size: length,
+    open: () => {
+      const inflate = createInflate();
+      streamPipeline(createReadStream(file), inflate, () => {});
+      return inflate;
+    },
+    deflated: () => createReadStream(file),
+    dispose: () => rm(dir, { recursive: true, force: true }),
+  };
+}
+
+function asBuffer(chunk: Uint8Array): Buffer {
+  return Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
 }

@@ -38,6 +38,8 @@ export interface PushObject {
   type: ObjectType;
   size: number;
   data: Buffer | (() => AsyncIterable<Uint8Array>);
+  /** The content as one zlib stream, when it was deflated on arrival: the pack copies it instead of deflating. */
+  deflated?: () => AsyncIterable<Uint8Array>;
 }
 
 /** A push that went out without a clear answer: `head` built on `base`. */
@@ -227,7 +229,14 @@ export class WriteQueue {
       for (const t of edit.trees) add({ oid: t.oid, type: 'tree', size: t.data.length, data: t.data });
       if (op.blob !== undefined) {
         const blob = op.blob;
-        add({ oid: blob.oid, type: 'blob', size: blob.size, data: blob.data ?? (() => blob.open()) });
+        const deflated = blob.deflated;
+        add({
+          oid: blob.oid,
+          type: 'blob',
+          size: blob.size,
+          data: blob.data ?? (() => blob.open()),
+          ...(deflated === undefined ? {} : { deflated: () => deflated() }),
+        });
       }
       const commit = this.#deps.makeCommit(edit.root, head, op);
       add({ oid: commit.oid, type: 'commit', size: commit.data.length, data: commit.data });
