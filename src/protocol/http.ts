@@ -33,8 +33,6 @@ export interface HttpResponse {
   contentType: string;
   /** The response body; may be iterated once. Stream failures reject as TransportError. */
   body: AsyncIterable<Buffer>;
-  /** Reads the whole body. */
-  readAll(): Promise<Buffer>;
   /** Abandons whatever is unread (frees the connection); safe to call more than once. */
   dispose(): void;
 }
@@ -172,11 +170,6 @@ export class HttpClient {
       status,
       contentType: type.split(';')[0]!.trim().toLowerCase(),
       body,
-      async readAll() {
-        const parts: Buffer[] = [];
-        for await (const chunk of body) parts.push(chunk);
-        return Buffer.concat(parts);
-      },
       dispose() {
         if (!raw.destroyed) raw.destroy();
       },

@@ -7,6 +7,9 @@
 import { hashObject } from '../pack/oid.js';
 import { TREE_MODE, decodeTree, encodeTree, isTreeMode, type TreeEntry } from '../pack/tree.js';
 
+/** Bound on the entries of one tree read from the remote: a directory of a million files is still served. */
+export const MAX_TREE_ENTRIES = 1_000_000;
+
 export const EMPTY_TREE_OID = '4b825dc642cb6eb9a060e54bf8d69288fbee4904';
 
 /** Loads the raw bytes of a tree object by id. */
@@ -34,7 +37,7 @@ export async function lookupPath(load: TreeLoader, root: string | null, segments
   let tree = root;
   for (let i = 0; i < segments.length; i++) {
     if (tree === null) return { kind: 'absent' };
-    const entry = findEntry(decodeTree(await load(tree)), Buffer.from(segments[i]!, 'utf8'));
+    const entry = findEntry(decodeTree(await load(tree), { maxEntries: MAX_TREE_ENTRIES }), Buffer.from(segments[i]!, 'utf8'));
     if (entry === undefined) return { kind: 'absent' };
     const last = i === segments.length - 1;
     if (isTreeMode(entry.mode)) {
@@ -65,7 +68,7 @@ export async function editPath(
 ): Promise<{ root: string; trees: NewTree[] }> {
   const trees: NewTree[] = [];
   const rewrite = async (tree: string | null, depth: number): Promise<string | null> => {
-    const entries = tree === null ? [] : decodeTree(await load(tree));
+    const entries = tree === null ? [] : decodeTree(await load(tree), { maxEntries: MAX_TREE_ENTRIES });
     const name = Buffer.from(segments[depth]!, 'utf8');
     const index = entries.findIndex((e) => e.name.equals(name));
     const existing = index >= 0 ? entries[index] : undefined;
