@@ -184,6 +184,9 @@ t.test('HTTP 500, 503 and 429 with Retry-After', async (t) => {
   t.equal(ok.status, 200);
   t.equal(ok.body.toString(), 'seed');
   t.ok(r.seen('upload-pack') >= 3, 'two 503s, then the answer');
+  const metrics = (await r.api.request('GET', '/metrics')).body.toString();
+  t.match(metrics, /request_count\{method="GET",status="success",retry="true"\} 1/, 'the read retry is counted');
+  t.match(metrics, /retry_count\{method="GET",status="success"\} [1-9]/, 'and its retries');
 
   r.proxy.inject({ match: { service: 'upload-pack' }, fault: { kind: 'status', status: 500 }, times: Infinity });
   expectError(t, await timed(t, READ_DEADLINE_MS + SLACK_MS, () => r.api.request('GET', '/seed.txt')), 502, /failed to answer.*HTTP 500/);

@@ -43,7 +43,7 @@ t.test('a 24 MiB file round-trips byte for byte', async (t) => {
 
 t.test('a blob corrupted on the wire is never delivered whole', async (t) => {
   const server = await startFixtureServer(t);
-  const repo = await server.createRepo('corrupt');
+  await server.createRepo('corrupt');
   const proxy = await startFaultProxy(server.url, t);
   const api = await startApi(t, { repoUrl: `${proxy.url}/corrupt.git` });
   const body = randomBytes(2 * 1024 * 1024);

@@ -74,6 +74,7 @@ export function createApp(deps: AppDeps): RequestHandler {
       case 'GET':
       case 'HEAD': {
         const file = await store.get(path);
+        out.retries = file.retries ?? 0;
         const headers: Record<string, string | number> = { 'Content-Type': JSON_TYPE, 'Content-Length': file.size };
         if (file.commit !== undefined) headers['X-Commit'] = file.commit;
         res.writeHead(200, headers);

@@ -5,12 +5,11 @@
 //   ../embedded/default-repo.ts    startEmbeddedDefault({ dataDir, branch }): Promise<{ repoUrl, cloneUrl, close() }>
 // The embedded default is started when BACKEND_TYPE=git and GIT_REPO_URL is unset.
 
-import { realpathSync } from 'node:fs';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { pathToFileURL } from 'node:url';
 import { MemoryStore } from '../store/memory-store.js';
 import { isStoreError, type Store } from '../store/store.js';
+import { isEntryPoint } from '../entry-point.js';
 import { createServer } from './app.js';
 import { ConfigError, loadConfig, redact, redactedConfig, secretsOf, type Config } from './config.js';
 import { createLogger, type Logger } from './logger.js';
@@ -200,14 +199,4 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => stop('SIGINT'));
 }
 
-function isEntryPoint(): boolean {
-  const script = process.argv[1];
-  if (script === undefined) return false;
-  try {
-    return import.meta.url === pathToFileURL(realpathSync(script)).href;
-  } catch {
-    return false;
-  }
-}
-
-if (isEntryPoint()) void main();
+if (isEntryPoint(import.meta.url)) void main();

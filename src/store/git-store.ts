@@ -13,7 +13,7 @@
  */
 import { decodeCommit, encodeCommit, type Identity } from '../pack/commit.js';
 import { hashObject } from '../pack/oid.js';
-import { ZERO_OID, type ObjectType } from '../pack/object.js';
+import { ZERO_OID } from '../pack/object.js';
 import { readSingleObjectPack, type PackObject, type StreamedObject } from '../pack/pack-reader.js';
 import { writePack } from '../pack/pack-writer.js';
 import { Remote, type RemoteOptions } from '../protocol/remote.js';
@@ -89,7 +89,7 @@ export class GitStore implements Store {
   }
 
   /** A read, retried as a whole on transient failures; `retries` says how many it took. */
-  async get(path: string): Promise<ReadResult & { retries: number }> {
+  async get(path: string): Promise<ReadResult> {
     const ms = this.#opts.readDeadlineMs ?? 2 * (this.#opts.remote.headersTimeoutMs ?? 60_000);
     const deadline = startDeadline(ms);
     const budget = new RetryBudget({

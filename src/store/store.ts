@@ -17,6 +17,8 @@ export interface ReadResult {
   stream: AsyncIterable<Uint8Array>;
   /** The commit the file was read from, when the backend knows it. */
   commit?: string;
+  /** How many times the backend retried the read (a failing Git host); counted in the metrics. */
+  retries?: number;
 }
 
 /** A write that the backend has durably accepted (for Git: the remote accepted the push). */

@@ -11,11 +11,9 @@
 // Markdown goes to stdout (and --out); progress goes to stderr.
 
 import { execFile } from 'node:child_process';
-import { realpathSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { parseArgs, promisify } from 'node:util';
 import { Agent, request } from 'undici';
 import { DEFAULT_MAX_BODY_BYTES } from '../api/config.js';
@@ -29,6 +27,7 @@ import { peakRss, resetPeakRss } from './bench-proc.js';
 import { directories, disableAutoGc, fileContent, filePath, importFiles, type RepoShape } from './bench-repos.js';
 import { startApiInProcess, startApiProcess, type ApiProcess } from './bench-server.js';
 import { percentile } from './stats.js';
+import { isEntryPoint, runTool } from '../entry-point.js';
 
 export type Method = 'POST' | 'GET' | 'PUT' | 'DELETE';
 export const METHODS: readonly Method[] = ['POST', 'GET', 'PUT', 'DELETE'];
@@ -562,22 +561,4 @@ export async function main(argv: readonly string[],
   return 0;
 }
 
-function isMain(): boolean {
-  const entry = process.argv[1];
-  if (entry === undefined) return false;
-  try {
-    return import.meta.url === pathToFileURL(realpathSync(entry)).href;
-  } catch {
-    return false;
-  }
-}
-
-if (isMain()) {
-  main(process.argv.slice(2)).then(
-    (code) => process.exit(code),
-    (err: unknown) => {
-      process.stderr.write(`bench: ${(err as Error).stack ?? String(err)}\n`);
-      process.exit(1);
-    },
-  );
-}
+if (isEntryPoint(import.meta.url)) runTool('bench', main);

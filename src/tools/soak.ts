@@ -4,18 +4,19 @@
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, openSync, readFileSync, realpathSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import { Agent, request } from 'undici';
 import { ArgsError, USAGE, formatDuration, parseSoakArgs, type BackendChoice } from './args.js';
 import { readProcSample, type ProcSample } from './proc-stats.js';
 import { growthPercent, summarize, type Summary } from './stats.js';
 import { formatClock, renderChart, type ChartSpec, type Series } from './svg-chart.js';
+import { isEntryPoint, runTool } from '../entry-point.js';
 
 export type Method = 'POST' | 'GET' | 'PUT' | 'DELETE';
 export const METHODS: readonly Method[] = ['POST', 'GET', 'PUT', 'DELETE'];
@@ -670,24 +671,4 @@ export async function main(argv: readonly string[]): Promise<number> {
   return result.summary.errors > 0 ? 1 : 0;
 }
 
-function isMain(): boolean {
-  const entry = process.argv[1];
-  if (entry === undefined) return false;
-  try {
-    return import.meta.url === pathToFileURL(realpathSync(entry)).href;
-  } catch {
-    return false;
-  }
-}
-
-if (isMain()) {
-  main(process.argv.slice(2)).then(
-    (code) => {
-      process.exitCode = code;
-    },
-    (err: unknown) => {
-      process.stderr.write(`soak: ${(err as Error).stack ?? String(err)}\n`);
-      process.exitCode = 1;
-    },
-  );
-}
+if (isEntryPoint(import.meta.url)) runTool('soak', main, { exit: false });

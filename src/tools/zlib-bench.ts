@@ -6,12 +6,10 @@
 // Each case runs at most a bounded number of repetitions (scaled to the size) and within a time budget;
 // peak RSS is this process's VmHWM during the case (reset before it, after a GC when one can be forced).
 
-import { realpathSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { cpus } from 'node:os';
 import { Readable, Writable, type Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
@@ -20,6 +18,7 @@ import { Deflate, Inflate, deflate, inflate } from 'pako';
 import { DATA_DESCRIPTION, mixedData } from './bench-data.js';
 import { MiB, markdownTable, mibCell, sizeLabel, type Cell } from './bench-markdown.js';
 import { peakRss, resetPeakRss } from './bench-proc.js';
+import { isEntryPoint, runTool } from '../entry-point.js';
 
 /** src/pack/pack-writer.ts calls deflateSync/createDeflate without options: zlib's default level (6). */
 export const PACK_LEVEL = constants.Z_DEFAULT_COMPRESSION;
@@ -255,22 +254,4 @@ export async function main(argv: readonly string[], write: (text: string) => voi
   return 0;
 }
 
-function isMain(): boolean {
-  const entry = process.argv[1];
-  if (entry === undefined) return false;
-  try {
-    return import.meta.url === pathToFileURL(realpathSync(entry)).href;
-  } catch {
-    return false;
-  }
-}
-
-if (isMain()) {
-  main(process.argv.slice(2)).then(
-    (code) => process.exit(code),
-    (err: unknown) => {
-      process.stderr.write(`zlib-bench: ${(err as Error).stack ?? String(err)}\n`);
-      process.exit(1);
-    },
-  );
-}
+if (isEntryPoint(import.meta.url)) runTool('zlib-bench', main);
