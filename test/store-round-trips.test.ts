@@ -3,7 +3,7 @@
 // over the last known tip (the push's old-id check is the consistency check).
 import t from 'tap';
 import { startFixtureServer } from '../fixtures/git-server.js';
-import { commitFiles } from '../fixtures/repo.js';
+import { commitFiles, git, readTreeFiles } from '../fixtures/repo.js';
 import { startApi } from '../fixtures/api-server.js';
 
 t.test('round trips per request', async (t) => {
@@ -36,4 +36,19 @@ t.test('round trips per request', async (t) => {
   // refused push (1), ls-refs (1), new commit + root (1), tree a (unchanged: cached), retry push (1)
   t.same(await trips('write after an outside push', 'POST', '/a/e.txt', 'e'), { total: 4, 'info-refs': 0, 'upload-pack': 2, 'receive-pack': 2 });
   t.same(await trips('warm write again', 'PUT', '/a/e.txt', 'e2'), { total: 1, 'info-refs': 0, 'upload-pack': 0, 'receive-pack': 1 });
+});
+
+t.test('a host without filter support: everything still works, with bigger fetches', async (t) => {
+  const server = await startFixtureServer(t);
+  const repo = await server.createRepo('nofilter', { seed: [[{ path: 'a/b/seed.txt', content: 'seed' }, { path: 'a/other.bin', content: Buffer.alloc(100_000, 7) }]] });
+  await git(['config', 'uploadpack.allowFilter', 'false'], { cwd: repo.dir });
+  const api = await startApi(t, { repoUrl: repo.url });
+  t.equal((await api.request('GET', '/a/b/seed.txt')).body.toString(), 'seed');
+  t.equal((await api.request('POST', '/a/b/new.txt', 'new')).status, 201);
+  t.equal((await api.request('PUT', '/a/b/seed.txt', 'changed')).status, 204);
+  t.equal((await api.request('DELETE', '/a/b/new.txt')).status, 204);
+  t.equal((await api.request('GET', '/a/other.bin')).body.length, 100_000);
+  const files = await readTreeFiles(repo.dir, 'main');
+  t.same([...files.keys()].sort(), ['a/b/seed.txt', 'a/other.bin']);
+  t.equal(files.get('a/b/seed.txt')!.toString(), 'changed');
 });

@@ -221,11 +221,15 @@ export class GitStore implements Store {
     }
   }
 
-  /** Fetches objects by id; trees and commits that come along are cached, since every one is immutable. */
+  /**
+   * Fetches objects by id and returns the wanted ones and any commits. Trees and commits that come along are
+   * cached, since every one is immutable; other blobs (a host without filters sends whole subtrees) are dropped.
+   */
   async #fetch(wants: string[], opts: { depth?: number; filter?: string }, signal?: AbortSignal): Promise<Map<string, PackObject>> {
     const out = new Map<string, PackObject>();
+    const wanted = new Set(wants);
     for await (const obj of this.remote.fetch({ wants, ...opts }, signal === undefined ? {} : { signal })) {
-      out.set(obj.oid, obj);
+      if (wanted.has(obj.oid) || obj.type === 'commit') out.set(obj.oid, obj);
       if (obj.type === 'tree' || obj.type === 'commit') this.cache.set(obj.oid, obj.data);
     }
     return out;
