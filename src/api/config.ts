@@ -96,7 +96,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     logLevel: oneOf(get, 'LOG_LEVEL', ['debug', 'info', 'warn', 'error', 'silent'] as const, 'info'),
     apiTokens: apiTokens(get),
     metricsPublic: flag(get, 'METRICS_PUBLIC', false),
-    cacheBytes: integer(get, 'CACHE_BYTES', 32 * 1024 * 1024, 0, Number.MAX_SAFE_INTEGER),
+    cacheBytes: integer(get, 'CACHE_BYTES', 16 * 1024 * 1024, 0, Number.MAX_SAFE_INTEGER),
     spoolThresholdBytes: integer(get, 'SPOOL_THRESHOLD_BYTES', 1024 * 1024, 0, Number.MAX_SAFE_INTEGER),
   };
   const host = get('HOST');

@@ -66,7 +66,7 @@ export class GitStore implements Store {
     this.#opts = opts;
     this.#ref = `refs/heads/${opts.branch}`;
     this.remote = new Remote(opts.remote);
-    this.cache = new ObjectCache(opts.cacheBytes ?? 32 * 1024 * 1024);
+    this.cache = new ObjectCache(opts.cacheBytes ?? 16 * 1024 * 1024);
     this.#queue = new WriteQueue({
       snapshot: (refresh) => this.#snapshot(refresh),
       loadTree: (oid) => this.#loadTree(oid),

@@ -5,6 +5,9 @@
  * that is never cached here. A Map keeps insertion order, which doubles as recency order when a hit
  * re-inserts its entry.
  */
+/** What one entry costs beside its bytes (the key string, the Map slot, the Buffer object), roughly. */
+const ENTRY_OVERHEAD = 160;
+
 export class ObjectCache {
   readonly #entries = new Map<string, Buffer>();
   #bytes = 0;
@@ -40,22 +43,38 @@ export class ObjectCache {
   /** Stores `data` unless it is larger than one object may be; evicts the least recently used entries. */
   set(oid: string, data: Buffer): void {
     if (data.length > this.maxObjectBytes || data.length > this.maxBytes) return;
-    const old = this.#entries.get(oid);
-    if (old !== undefined) {
-      this.#entries.delete(oid);
-      this.#bytes -= old.length;
-    }
-    this.#entries.set(oid, data);
-    this.#bytes += data.length;
-    for (const [key, value] of this.#entries) {
+    this.#delete(oid);
+    const owned = ownBytes(data);
+    this.#entries.set(oid, owned);
+    this.#bytes += costOf(owned);
+    for (const [key] of this.#entries) {
       if (this.#bytes <= this.maxBytes) break;
-      this.#entries.delete(key);
-      this.#bytes -= value.length;
+      this.#delete(key);
     }
+  }
+
+  #delete(oid: string): void {
+    const old = this.#entries.get(oid);
+    if (old === undefined) return;
+    this.#entries.delete(oid);
+    this.#bytes -= costOf(old);
   }
 
   clear(): void {
     this.#entries.clear();
     this.#bytes = 0;
   }
+}
+
+const costOf = (data: Buffer): number => data.length + ENTRY_OVERHEAD;
+
+/**
+ * A small Buffer is often a view into a larger one (Node's 8 KiB allocation pool, a network chunk): kept in
+ * the cache it would keep all of that alive. Such views are copied into memory of their own.
+ */
+function ownBytes(data: Buffer): Buffer {
+  if (data.byteOffset === 0 && data.byteLength === data.buffer.byteLength) return data;
+  const copy = Buffer.allocUnsafeSlow(data.length);
+  data.copy(copy);
+  return copy;
 }
