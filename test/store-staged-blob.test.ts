@@ -62,3 +62,15 @@ t.test('a body that disagrees with its declared length, or is too large, fails w
   };
   t.equal(await stageBody({ stream: failing(), length: 2 << 20 }, opts).then(() => null, (e: unknown) => e), gone);
 });
+
+t.test('a large body is spooled adaptively: its random half stored, its text half compressed', async (t) => {
+  const line = (i: number) => `{"id":${i},"name":"user ${i % 97}","tags":["a","b"]}\n`;
+  const textHalf = Buffer.from(Array.from({ length: 40_000 }, (_, i) => line(i)).join('')).subarray(0, 1 << 20);
+  const data = Buffer.concat([randomBytes(1 << 20), textHalf]);
+  const blob = await stageBody({ stream: chunks(data, 33_333), length: data.length }, opts);
+  t.teardown(() => blob.dispose());
+  const spool = await collect(blob.deflated!());
+  t.ok(inflateSync(spool).equals(data), 'the spool inflates to the body');
+  t.ok(spool.length > 1 << 20 && spool.length < (1 << 20) * 1.2, `${spool.length} bytes spooled for ${data.length}`);
+  t.equal(blob.oid, await gitText(['hash-object', '--stdin'], { input: data }));
+});

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
-import { Readable, pipeline } from 'node:stream';
-import { createDeflate, deflateSync } from 'node:zlib';
+import { deflateSync } from 'node:zlib';
+import { adaptiveDeflate } from './adaptive-deflate.js';
 import { PackError } from './errors.js';
 import type { ObjectType } from './object.js';
 import { encodeObjectHeader, encodePackHeader, typeCode } from './pack-format.js';
@@ -57,18 +57,13 @@ export async function* writePack(
 }
 
 /**
- * zlib level for streamed (large) objects. Deflating is the costliest step of a large write (zlib's default
- * level runs at about 50 MB/s on our test machine, level 1 at about 80); git keeps the bytes as sent, so this
- * trades some size for time. Whole buffers (trees, commits, small blobs) keep zlib's default.
+ * zlib-deflates a stream of exactly `size` bytes, yielding compressed chunks as they are produced.
+ * Streamed objects are the large ones, where deflating is the costliest step of a write: the parameters
+ * follow the data (stored when incompressible, level 1 when not; see adaptiveDeflate). Whole buffers
+ * (trees, commits, small blobs) keep zlib's default level.
  */
-export const STREAM_DEFLATE_LEVEL = 1;
-
-/** zlib-deflates a stream of exactly `size` bytes, yielding compressed chunks as they are produced. */
-export async function* deflateObjectStream(chunks: AsyncIterable<Uint8Array>, size: number): AsyncGenerator<Buffer> {
-  const deflate = createDeflate({ level: STREAM_DEFLATE_LEVEL });
-  // pipeline destroys the deflater with the source's error, which ends the loop below with it.
-  pipeline(Readable.from(exactSize(chunks, size)), deflate, () => {});
-  for await (const part of deflate) yield part as Buffer;
+export function deflateObjectStream(chunks: AsyncIterable<Uint8Array>, size: number): AsyncGenerator<Buffer> {
+  return adaptiveDeflate(exactSize(chunks, size));
 }
 
 async function* exactSize(chunks: AsyncIterable<Uint8Array>, size: number): AsyncGenerator<Uint8Array> {

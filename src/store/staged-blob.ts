@@ -8,12 +8,12 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { once } from 'node:events';
-import { pipeline as streamPipeline, Readable } from 'node:stream';
+import { pipeline as streamPipeline } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { createDeflate, createInflate } from 'node:zlib';
+import { createInflate } from 'node:zlib';
 import { createHash } from 'node:crypto';
 import { hashObject } from '../pack/oid.js';
-import { STREAM_DEFLATE_LEVEL } from '../pack/pack-writer.js';
+import { adaptiveDeflate } from '../pack/adaptive-deflate.js';
 import { StoreError, type BodySource } from './store.js';
 
 export interface StagedBlob {
@@ -113,6 +113,7 @@ async function spooledBlob(dir: string, file: string, size: number, oid?: string
 /**
  * A large body of known length is hashed and deflated while it arrives, and spooled deflated: the push
  * then copies the spool into the pack, so the costly work overlaps the upload instead of following it.
+ * The deflating adapts to the bytes (incompressible stretches are stored, not compressed; see adaptiveDeflate).
  */
 async function stageDeflated(body: BodySource, length: number, opts: StageOptions): Promise<StagedBlob> {
   const dir = await mkdtemp(join(opts.tmpDir ?? tmpdir(), 'gitrest-body-'));
@@ -130,7 +131,7 @@ async function stageDeflated(body: BodySource, length: number, opts: StageOption
     if (size !== length) throw new StoreError('bad-request', `body ended after ${size} of ${length} declared bytes`);
   };
   try {
-    await pipeline(Readable.from(counted()), createDeflate({ level: STREAM_DEFLATE_LEVEL }), createWriteStream(file));
+    await pipeline(adaptiveDeflate(counted()), createWriteStream(file));
   } catch (err) {
     await rm(dir, { recursive: true, force: true });
     throw err;
