@@ -18,35 +18,16 @@ export class StreamInflater {
 
   /** Inflates one stream whose output must be exactly `size` bytes, into one buffer of that size. */
   async inflate(input: ByteCursor, size: number): Promise<Buffer> {
-    const out = Buffer.allocUnsafe(size);
-    for await (const filled of this.inflateInto(input, size, () => out)) void filled;
-    return out;
-  }
-
-  /**
-   * Inflates one stream of exactly `size` bytes as a sequence of chunks of at most `chunkSize` bytes,
-   * so an object of any size passes through a bounded amount of memory. Each chunk is a fresh buffer.
-   */
-  inflateChunks(input: ByteCursor, size: number, chunkSize = 256 * 1024): AsyncGenerator<Buffer> {
-    return this.inflateInto(input, size, (produced) => Buffer.allocUnsafe(Math.min(chunkSize, size - produced)));
-  }
-
-  /**
-   * The inflate loop. `next(bytesSoFar)` supplies the buffer to fill next; each one is yielded once full.
-   * The zlib stream must end at exactly `size` bytes of output.
-   */
-  private async *inflateInto(input: ByteCursor, size: number, next: (produced: number) => Buffer<ArrayBuffer>): AsyncGenerator<Buffer> {
     const strm = this.strm;
     zlibInflateReset(strm);
-    let produced = 0; // output bytes in buffers already yielded
+    const out = Buffer.allocUnsafe(size);
     let full = size === 0; // all `size` bytes are out: any further output is an error
     const target = (buf: Uint8Array<ArrayBuffer>): void => {
       strm.output = buf;
       strm.next_out = 0;
       strm.avail_out = buf.length;
     };
-    let out: Buffer<ArrayBuffer> | undefined = full ? undefined : next(0);
-    target(out ?? this.overflow);
+    target(full ? this.overflow : out);
     for (;;) {
       if (input.available === 0 && !(await input.fill())) {
         throw new PackError('truncated', `pack ended inside a zlib stream at offset ${input.offset}`);
@@ -69,20 +50,16 @@ export class StreamInflater {
       if (status !== Z_OK && status !== Z_BUF_ERROR && status !== Z_STREAM_END) {
         throw new PackError('bad-zlib', `inflate failed at offset ${input.offset}: ${strm.msg || status}`);
       }
-      if (out !== undefined && strm.avail_out === 0) {
-        produced += out.length;
-        yield out;
-        full = produced === size;
+      if (!full && strm.avail_out === 0) {
         // Past the declared size the stream may still end, but without further output.
-        out = full ? undefined : next(produced);
-        target(out ?? this.overflow);
+        full = true;
+        target(this.overflow);
       } else if (status !== Z_STREAM_END && consumed === 0 && strm.next_out === outBefore && input.available > 0) {
         throw new PackError('bad-zlib', `inflate made no progress at offset ${input.offset}`);
       }
       if (status === Z_STREAM_END) break;
     }
-    if (!full) {
-      throw new PackError('bad-size', `object inflates to ${produced + strm.next_out} bytes, declared ${size}`);
-    }
+    if (!full) throw new PackError('bad-size', `object inflates to ${strm.next_out} bytes, declared ${size}`);
+    return out;
   }
 }
