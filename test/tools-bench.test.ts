@@ -8,7 +8,7 @@ import t, { type Test } from 'tap';
 import { main as benchMain, parseBenchArgs, repsFor } from '../src/tools/bench.js';
 import { fastImportStream, filePath } from '../src/tools/bench-repos.js';
 import { buildTrees, type Obj } from '../src/tools/bench-floor.js';
-import { mixedData } from '../src/tools/bench-data.js';
+import { benchData, mixedData } from '../src/tools/bench-data.js';
 import { markdownTable, parseSize } from '../src/tools/bench-markdown.js';
 import { peakRss, resetPeakRss, statusBytes } from '../src/tools/bench-proc.js';
 import { startApiProcess } from '../src/tools/bench-server.js';
@@ -177,4 +177,15 @@ t.test('the API as a child process, as the benchmark runs it', async (t) => {
 
   await api.stop();
   t.equal(await peakRss(api.pid), undefined, 'the process is gone');
+});
+
+t.test('--data picks what the bodies hold', async (t) => {
+  t.equal(parseBenchArgs([]).data, 'mixed');
+  t.equal(parseBenchArgs(['--data', 'random']).data, 'random');
+  t.throws(() => parseBenchArgs(['--data', 'noise']), /--data must be one of mixed, random, text/);
+  const random = benchData('random', 64 * 1024);
+  const text = benchData('text', 64 * 1024);
+  t.equal(random.length, 64 * 1024);
+  t.ok(deflateSync(random).length > random.length * 0.99, 'random bodies do not compress');
+  t.ok(deflateSync(text).length < text.length * 0.5, 'text bodies do');
 });

@@ -63,3 +63,26 @@ export function mixedData(size: number, seed = 1): Buffer {
   }
   return out;
 }
+
+export type DataKind = 'mixed' | 'random' | 'text';
+export const DATA_KINDS: readonly DataKind[] = ['mixed', 'random', 'text'];
+
+export const DATA_DESCRIPTIONS: Record<DataKind, string> = {
+  mixed: DATA_DESCRIPTION,
+  random: 'random bytes (crypto.randomFillSync): incompressible, like media or encrypted files',
+  text: 'JSON-like text lines (records built from a 32-word vocabulary): highly compressible',
+};
+
+/** `size` bytes of the given kind; `seed` varies the content between repetitions. */
+export function benchData(kind: DataKind, size: number, seed = 1): Buffer {
+  if (kind === 'mixed') return mixedData(size, seed);
+  const out = Buffer.allocUnsafe(size);
+  if (kind === 'random') return randomFillSync(out);
+  const text = textPool();
+  const next = prng(seed);
+  for (let at = 0; at < size; at += HALF_BLOCK) {
+    const from = next() % (text.length - HALF_BLOCK);
+    text.copy(out, at, from, from + Math.min(HALF_BLOCK, size - at));
+  }
+  return out;
+}

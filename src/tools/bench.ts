@@ -20,7 +20,7 @@ import { DEFAULT_MAX_BODY_BYTES } from '../api/config.js';
 import { ensureBareRepo } from '../embedded/default-repo.js';
 import { startHttpBackend, type BackendCounts, type HttpBackendServer } from '../embedded/http-backend.js';
 import { ArgsError, formatDuration, parseDuration } from './args.js';
-import { DATA_DESCRIPTION, mixedData } from './bench-data.js';
+import { benchData, DATA_DESCRIPTIONS, DATA_KINDS, type DataKind } from './bench-data.js';
 import { FloorBranch, RawGit } from './bench-floor.js';
 import { MiB, markdownTable, mibCell, parseSize, sizeLabel, type Cell } from './bench-markdown.js';
 import { peakRss, resetPeakRss } from './bench-proc.js';
@@ -53,6 +53,8 @@ export interface BenchArgs {
   keep: boolean;
   /** Run the API in this process (quick checks; the peak RSS is then the benchmark's own). */
   inProcess: boolean;
+  /** What the bodies hold. */
+  data: DataKind;
 }
 
 export const USAGE = `Usage: node dist/tools/bench.js [flags]
@@ -69,6 +71,7 @@ writers, GET/PUT on a big repository against a small one, and the server's peak 
   --big-files N            files in the big repository, 100 per directory (default 100000)
   --out FILE               also write the Markdown to FILE
   --keep                   keep the temp directory (repositories and server logs)
+  --data KIND              bodies: mixed (default: half random, half text), random, or text
   --in-process             run the API inside the benchmark process instead of node dist/api/server.js
                            (for quick checks: the peak RSS is then the benchmark's own)
   -h, --help               show this help
@@ -91,6 +94,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchArgs {
         out: { type: 'string' },
         keep: { type: 'boolean' },
         'in-process': { type: 'boolean' },
+        data: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     }));
@@ -107,6 +111,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchArgs {
     bigFiles: numberFlag('--big-files', str('big-files') ?? '100000', 10, 1_000_000),
     keep: values.keep === true,
     inProcess: values['in-process'] === true,
+    data: dataKind(str('data')),
   };
   const reps = str('reps');
   if (reps !== undefined) args.reps = numberFlag('--reps', reps, 1, 1000);
@@ -116,6 +121,14 @@ export function parseBenchArgs(argv: readonly string[]): BenchArgs {
     args.out = out;
   }
   return args;
+}
+
+function dataKind(raw: string | undefined): DataKind {
+  if (raw === undefined) return 'mixed';
+  if (!(DATA_KINDS as readonly string[]).includes(raw)) {
+    throw new ArgsError(`--data must be one of ${DATA_KINDS.join(', ')} (got ${JSON.stringify(raw)})`);
+  }
+  return raw as DataKind;
 }
 
 function wholeNumber(s: string, min: number, max: number): number | undefined {
@@ -242,6 +255,7 @@ function toStderr(line: string): void {
 // ---- phases ----
 
 interface Ctx {
+  data: DataKind;
   agent: Agent;
   backend: HttpBackendServer;
   progress: (line: string) => void;
@@ -260,7 +274,7 @@ async function writersPhase(ctx: Ctx, server: ApiProcess, repo: string, writers:
     for (let n = 0; n < MAX_WRITES_PER_WRITER && performance.now() < deadline; n++) {
       const t = performance.now();
       try {
-        const res = await call(ctx.agent, 'POST', `${server.url}/writers/c${writers}/w${w}/n${n}`, mixedData(1024, n));
+        const res = await call(ctx.agent, 'POST', `${server.url}/writers/c${writers}/w${w}/n${n}`, benchData(ctx.data, 1024, n));
         if (res.status === 201) ok++;
         else errors++;
       } catch {
@@ -291,8 +305,8 @@ async function sizePhase(ctx: Ctx, server: ApiProcess, repo: string, raw: RawGit
   const label = sizeLabel(size).replace(' ', '');
   for (let rep = 0; rep < reps; rep++) {
     ctx.progress(`${sizeLabel(size)}: repetition ${rep + 1} of ${reps}`);
-    const first = mixedData(size, 2 * rep + 1);
-    const second = mixedData(size, 2 * rep + 2);
+    const first = benchData(ctx.data, size, 2 * rep + 1);
+    const second = benchData(ctx.data, size, 2 * rep + 2);
     const url = `${server.url}/ops/${label}/r${rep}`;
     const { ours } = result;
     expectStatus('POST', await sample(ours.POST, counts, () => call(ctx.agent, 'POST', url, first)), 201);
@@ -336,7 +350,7 @@ async function repoPhase(ctx: Ctx, server: ApiProcess, repo: string, shape: Repo
     if (!res.body.equals(fileContent(i, 0))) throw new Error(`GET ${filePath(i, 0)} returned other bytes`);
   }
   for (let i = 0; i < reps; i++) {
-    const res = await sample(put, counts, () => call(ctx.agent, 'PUT', `${server.url}/${filePath(i, 0)}`, mixedData(1024, i)));
+    const res = await sample(put, counts, () => call(ctx.agent, 'PUT', `${server.url}/${filePath(i, 0)}`, benchData(ctx.data, 1024, i)));
     expectStatus(`PUT ${filePath(i, 0)}`, res, 204);
   }
   return { label: repo, files: shape.files, dirs: directories(shape), get, put, ...rss(await peakRss(server.pid)) };
@@ -389,7 +403,7 @@ export async function runBench(args: BenchArgs, progress: (line: string) => void
     const failed = started.find((s) => s.status === 'rejected');
     if (failed !== undefined) throw failed.reason;
     const [writersApi, ops, small, big] = servers as [ApiProcess, ApiProcess, ApiProcess, ApiProcess];
-    const ctx: Ctx = { agent, backend, progress };
+    const ctx: Ctx = { data: args.data, agent, backend, progress };
 
     // Warm-up, untimed: the first requests learn the remote's capabilities and create the branches.
     for (const api of [writersApi, ops]) {
@@ -427,7 +441,7 @@ export async function runBench(args: BenchArgs, progress: (line: string) => void
           'a file)') +
         '; git server: the real `git http-backend` behind startHttpBackend (one CGI per request); client: undici ' +
         'with keep-alive.',
-      `Bodies: ${DATA_DESCRIPTION}.`,
+      `Bodies: ${DATA_DESCRIPTIONS[args.data]}.`,
       'Repositories: one per phase kind (writers, operations, small, big), each with its own API server; ' +
         'automatic gc off (gc.auto=0, receive.autogc=false) so that no background repack lands in a measurement; ' +
         'otherwise git defaults (small pushes are unpacked into loose objects).',
