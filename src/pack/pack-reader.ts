@@ -162,7 +162,7 @@ export interface StreamedObject {
   stream: AsyncGenerator<Buffer>;
 }
 
-// Bench, pako → node:zlib, MB/s (`node bench2.mjs 65536 pako=<old dist> node=<new dist>`: 1/10/100 MiB git blob packs in 64 KiB chunks): text 147–165 → 440–525, random 311–441 → 334–550.
+// Bench, pako → node:zlib, MB/s (`node bench2.mjs 65536 pako=<old dist> node=<new dist>`: 1/10/100 MiB git blob packs in 64 KiB chunks): text 147–186 → 440–552, random 308–441 → 333–550.
 /**
  * Reads a pack holding exactly one whole object, as a fetch of one blob by id returns, without holding the
  * object in memory: a 100 MiB blob passes through in chunks of at most `chunkSize` bytes.
