@@ -316,9 +316,10 @@ async function sizePhase(ctx: Ctx, server: ApiProcess, repo: string, raw: RawGit
     expectStatus('PUT', await sample(ours.PUT, counts, () => call(ctx.agent, 'PUT', url, second)), 204);
     expectStatus('DELETE', await sample(ours.DELETE, counts, () => call(ctx.agent, 'DELETE', url)), 204);
 
-    // The same operations, raw; each pack is built before its clock starts.
+    // The same operations, raw; each pack is built before its clock starts. The bodies are new ones of the same
+    // kind and size: bytes the repository already holds would spare git the work of storing them.
     const path = `floor/${label}/r${rep}`;
-    const post = await floor.prepare(path, first);
+    const post = await floor.prepare(path, benchData(ctx.data, size, 2 * rep + 1001));
     await sample(result.floor.POST, counts, () => raw.receivePack(post.body, FLOOR_REF));
     post.done();
     const blob = post.blob as string;
@@ -326,7 +327,7 @@ async function sizePhase(ctx: Ctx, server: ApiProcess, repo: string, raw: RawGit
       if ((await raw.lsRef(FLOOR_REF)) === undefined) throw new Error(`${FLOOR_REF} is missing`);
       await raw.fetchObject(blob);
     });
-    const put = await floor.prepare(path, second);
+    const put = await floor.prepare(path, benchData(ctx.data, size, 2 * rep + 1002));
     await sample(result.floor.PUT, counts, () => raw.receivePack(put.body, FLOOR_REF));
     put.done();
     const del = await floor.prepare(path, null);
@@ -511,7 +512,8 @@ export function formatBenchReport(r: BenchResult): string {
     '### Latency per operation (p50)',
     '',
     'Per repetition, in this order: POST a new file, GET it, PUT new bytes, DELETE it; then the floor: the same ' +
-      'operations as raw Git requests with undici against the same server (a write = one receive-pack POST with a ' +
+      'operations as raw Git requests with undici against the same server, on new bodies of the same kind and size ' +
+      '(a write = one receive-pack POST with a ' +
       'pack built beforehand, holding what the API sends: blob, trees on the path, commit; a read = one ls-refs POST ' +
       'and one fetch POST of the blob by id). Round trips = HTTP requests the git server saw; ours/floor = ratio of ' +
       'the p50 latencies. The floor\'s packs are compressed before the clock starts, so for big bodies the ratio of a ' +
