@@ -3,11 +3,11 @@
 // tests, it starts src/api/server.ts with the same loader flags instead); or, for quick checks, in this process.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { loadConfig } from '../api/config.js';
 import { createLogger } from '../api/logger.js';
 import { startServer } from '../api/server.js';
+import { freePort } from './free-port.js';
 
 export interface ApiProcess {
   url: string;
@@ -53,18 +53,6 @@ export function serverCommand(): { script: string; execArgv: string[] } {
     return { script: fileURLToPath(new URL('../api/server.ts', here)), execArgv: [...process.execArgv] };
   }
   return { script: fileURLToPath(new URL('../api/server.js', here)), execArgv: [] };
-}
-
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((resolve, reject) => {
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => resolve());
-  });
-  const addr = srv.address();
-  await new Promise<void>((resolve) => srv.close(() => resolve()));
-  if (addr === null || typeof addr === 'string') throw new Error('could not pick a free port');
-  return addr.port;
 }
 
 function exitOf(child: ChildProcess): Promise<void> {

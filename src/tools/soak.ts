@@ -6,7 +6,6 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -17,6 +16,7 @@ import { readProcSample, type ProcSample } from './proc-stats.js';
 import { growthPercent, summarize, type Summary } from './stats.js';
 import { formatClock, renderChart, type ChartSpec, type Series } from './svg-chart.js';
 import { isEntryPoint, runTool } from '../entry-point.js';
+import { freePort } from './free-port.js';
 
 export type Method = 'POST' | 'GET' | 'PUT' | 'DELETE';
 export const METHODS: readonly Method[] = ['POST', 'GET', 'PUT', 'DELETE'];
@@ -480,18 +480,6 @@ interface OwnServer {
   hasExited(): boolean;
   /** SIGTERM, then SIGKILL if it does not exit in time. Removes the data directory unless `keepData`. */
   stop(keepData: boolean): Promise<void>;
-}
-
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((resolve, reject) => {
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => resolve());
-  });
-  const addr = srv.address();
-  await new Promise<void>((resolve) => srv.close(() => resolve()));
-  if (addr === null || typeof addr === 'string') throw new Error('could not pick a free port');
-  return addr.port;
 }
 
 async function startOwnServer(backend: BackendChoice, logPath: string, signal: AbortSignal): Promise<OwnServer> {
