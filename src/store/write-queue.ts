@@ -176,13 +176,18 @@ export class WriteQueue {
 
   /** One try: plan on a snapshot and push. Resolves the plan once accepted, 'moved' when the race was lost. */
   async #attempt(ops: WriteOp[], refresh: boolean, suspects: Suspect[]): Promise<Plan | 'moved'> {
-    const base = await this.#deps.snapshot(refresh);
-    const plan = await this.#plan(base, ops);
-    if (plan.head === base.tip || plan.head === null) {
-      // Nothing to push: every write failed its precondition. Those answers hold only if the state they
-      // were checked against is the remote's current one, so confirm it unless it was just read.
-      return refresh || (await this.#deps.snapshot(true)).tip === base.tip ? plan : 'moved';
+    let base = await this.#deps.snapshot(refresh);
+    let plan = await this.#plan(base, ops);
+    if ((plan.head === base.tip || plan.head === null) && !refresh) {
+      // Every write failed its precondition. Those answers hold only if the state they were checked against is
+      // the remote's current one: read it, and if the branch moved, plan again on what was just read.
+      const fresh = await this.#deps.snapshot(true);
+      if (fresh.tip !== base.tip) {
+        base = fresh;
+        plan = await this.#plan(base, ops);
+      }
     }
+    if (plan.head === base.tip || plan.head === null) return plan;
     try {
       return (await this.#deps.push(base.tip, plan.head, plan.objects)) ? plan : 'moved';
     } catch (err) {
