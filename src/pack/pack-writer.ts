@@ -19,6 +19,9 @@ export type PackInput =
       deflated: AsyncIterable<Uint8Array>;
     };
 
+/** Buffers up to this size are deflated in one call at zlib's default level; larger ones adaptively. */
+const WHOLE_DEFLATE_MAX = 64 * 1024;
+
 /**
  * Streams a version 2 pack of exactly `count` whole (non-delta) objects: header, one
  * zlib-deflated entry per object, then the SHA-1 of everything before it. Streamed object
@@ -42,14 +45,15 @@ export async function* writePack(
     if ('deflated' in obj) {
       yield emit(header);
       for await (const part of obj.deflated) yield emit(Buffer.from(part.buffer, part.byteOffset, part.byteLength));
-    } else if (obj.data instanceof Uint8Array) {
+    } else if (obj.data instanceof Uint8Array && obj.data.length <= WHOLE_DEFLATE_MAX) {
       if (obj.data.length !== obj.size) {
         throw new PackError('bad-size', `object has ${obj.data.length} bytes, declared ${obj.size}`);
       }
       yield emit(Buffer.concat([header, deflateSync(obj.data)]));
     } else {
       yield emit(header);
-      for await (const part of deflateObjectStream(obj.data, obj.size)) yield emit(part);
+      const data = obj.data instanceof Uint8Array ? [obj.data] : obj.data;
+      for await (const part of deflateObjectStream(toAsync(data), obj.size)) yield emit(part);
     }
   }
   if (written !== count) throw new PackError('bad-count', `${written} objects written, declared ${count}`);
@@ -60,10 +64,14 @@ export async function* writePack(
  * zlib-deflates a stream of exactly `size` bytes, yielding compressed chunks as they are produced.
  * Streamed objects are the large ones, where deflating is the costliest step of a write: the parameters
  * follow the data (stored when incompressible, level 1 when not; see adaptiveDeflate). Whole buffers
- * (trees, commits, small blobs) keep zlib's default level.
+ * (trees, commits, blobs up to 64 KiB) keep zlib's default level.
  */
 export function deflateObjectStream(chunks: AsyncIterable<Uint8Array>, size: number): AsyncGenerator<Buffer> {
   return adaptiveDeflate(exactSize(chunks, size));
+}
+
+async function* toAsync(chunks: Iterable<Uint8Array> | AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
+  yield* chunks;
 }
 
 async function* exactSize(chunks: AsyncIterable<Uint8Array>, size: number): AsyncGenerator<Uint8Array> {
