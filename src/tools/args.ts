@@ -71,29 +71,37 @@ export function formatDuration(ms: number): string {
   return parts.join('');
 }
 
-export function parseSoakArgs(argv: readonly string[]): SoakArgs {
-  let values: Record<string, string | boolean | undefined>;
+/**
+ * Strict flag parsing shared by the tools: no positionals, `-h`/`--help` always accepted, and node:util's
+ * errors (which already name the flag) turned into an ArgsError that says where to look.
+ */
+export function parseFlags(
+  argv: readonly string[],
+  options: Record<string, { type: 'string' | 'boolean' }>,
+): Record<string, string | boolean | undefined> {
   try {
-    ({ values } = parseArgs({
+    return parseArgs({
       args: [...argv],
       strict: true,
       allowPositionals: false,
-      options: {
-        repetitions: { type: 'string' },
-        duration: { type: 'string' },
-        filesize: { type: 'string' },
-        url: { type: 'string' },
-        backend: { type: 'string' },
-        concurrency: { type: 'string' },
-        'request-timeout': { type: 'string' },
-        out: { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    }));
+      options: { ...options, help: { type: 'boolean', short: 'h' } },
+    }).values;
   } catch (err) {
-    // node:util's messages already name the flag ("Unknown option '--x'"); add where to look.
     throw new ArgsError(`${(err as Error).message}; run with --help for the list of flags`);
   }
+}
+
+export function parseSoakArgs(argv: readonly string[]): SoakArgs {
+  const values = parseFlags(argv, {
+    repetitions: { type: 'string' },
+    duration: { type: 'string' },
+    filesize: { type: 'string' },
+    url: { type: 'string' },
+    backend: { type: 'string' },
+    concurrency: { type: 'string' },
+    'request-timeout': { type: 'string' },
+    out: { type: 'string' },
+  });
   const str = (name: string): string | undefined => values[name] as string | undefined;
 
   const args: SoakArgs = {

@@ -14,12 +14,12 @@ import { execFile } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs, promisify } from 'node:util';
+import { promisify } from 'node:util';
 import { Agent, request } from 'undici';
 import { DEFAULT_MAX_BODY_BYTES } from '../api/config.js';
 import { ensureBareRepo } from '../embedded/default-repo.js';
 import { startHttpBackend, type BackendCounts, type HttpBackendServer } from '../embedded/http-backend.js';
-import { ArgsError, formatDuration, parseDuration } from './args.js';
+import { ArgsError, formatDuration, parseDuration, parseFlags } from './args.js';
 import { benchData, DATA_DESCRIPTIONS, DATA_KINDS, type DataKind } from './bench-data.js';
 import { FloorBranch, RawGit } from './bench-floor.js';
 import { MiB, markdownTable, mibCell, parseSize, sizeLabel, type Cell } from './bench-markdown.js';
@@ -78,29 +78,18 @@ writers, GET/PUT on a big repository against a small one, and the server's peak 
 `;
 
 export function parseBenchArgs(argv: readonly string[]): BenchArgs {
-  let values: Record<string, string | boolean | undefined>;
-  try {
-    ({ values } = parseArgs({
-      args: [...argv],
-      strict: true,
-      allowPositionals: false,
-      options: {
-        quick: { type: 'boolean' },
-        sizes: { type: 'string' },
-        reps: { type: 'string' },
-        writers: { type: 'string' },
-        'writers-duration': { type: 'string' },
-        'big-files': { type: 'string' },
-        out: { type: 'string' },
-        keep: { type: 'boolean' },
-        'in-process': { type: 'boolean' },
-        data: { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    }));
-  } catch (err) {
-    throw new ArgsError(`${(err as Error).message}; run with --help for the list of flags`);
-  }
+  const values = parseFlags(argv, {
+    quick: { type: 'boolean' },
+    sizes: { type: 'string' },
+    reps: { type: 'string' },
+    writers: { type: 'string' },
+    'writers-duration': { type: 'string' },
+    'big-files': { type: 'string' },
+    out: { type: 'string' },
+    keep: { type: 'boolean' },
+    'in-process': { type: 'boolean' },
+    data: { type: 'string' },
+  });
   const str = (name: string) => values[name] as string | undefined;
   const quick = values.quick === true;
   const args: BenchArgs = {
