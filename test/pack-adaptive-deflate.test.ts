@@ -3,8 +3,8 @@
 // accepts packs whose entries it wrote; and a reader that stops early or a source that fails ends it cleanly.
 import t, { type Test } from 'tap';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { inflateSync } from 'node:zlib';
-import { ADAPTIVE_WINDOW, adaptiveDeflate, chooseMode } from '../src/pack/adaptive-deflate.js';
+import { deflateSync, inflateRawSync, inflateSync } from 'node:zlib';
+import { ADAPTIVE_WINDOW, adaptiveDeflate, adler32, chooseMode, storedBlocks } from '../src/pack/adaptive-deflate.js';
 import { hashObject } from '../src/pack/oid.js';
 import { writePack, type PackInput } from '../src/pack/pack-writer.js';
 import { catFiles, chunked, collect, gitText, initRepo, seededRandom } from '../fixtures/pack-git.js';
@@ -156,9 +156,9 @@ t.test('an error from the source ends the output with that error', async (t) => 
   await t.rejects(collect(adaptiveDeflate(failing())), gone);
 });
 
-t.test('a reader that stops early, even mid-switch, ends the source', async (t) => {
-  // Noise and text in turn, so the parameters switch every 300 KB; stopping after k parts lands on
-  // switches for some k (destroying the stream during one would kill the process).
+t.test('a reader that stops early, with segments still being deflated, ends the source', async (t) => {
+  // Noise and text in turn: stored and deflated segments, several in flight when the reader stops; an
+  // abandoned segment must neither surface as an unhandled rejection nor keep the source open.
   const blocks = Array.from({ length: 8 }, (_, i) => (i % 2 === 0 ? noise(300_000) : text(300_000)));
   for (let k = 0; k < 10; k++) {
     let ended!: () => void;
@@ -175,4 +175,40 @@ t.test('a reader that stops early, even mid-switch, ends the source', async (t) 
     await sourceEnded;
     t.pass(`stopped after ${k + 1} parts: source ended`);
   }
+});
+
+t.test('segments deflated apart still compress as one stream does', async (t) => {
+  // Each LZ segment gets the 32 KiB before it as its dictionary: without it, every cut would cost a
+  // window's worth of matches. 16 KiB of noise repeated: every segment would start with 16 KiB of literals.
+  const block = noise(16 * 1024);
+  const data = Buffer.concat(Array.from({ length: 384 }, () => block));
+  const whole = deflateSync(data, { level: 1 }).length;
+  const ours = (await deflated(data)).length;
+  t.ok(ours <= whole * 1.1, `${ours} bytes against ${whole} for one level-1 stream`);
+  const prose = text(4 << 20);
+  const proseOurs = (await deflated(prose)).length;
+  const proseWhole = deflateSync(prose, { level: 1 }).length;
+  t.ok(proseOurs <= proseWhole * 1.01, `text: ${proseOurs} bytes against ${proseWhole}`);
+});
+
+t.test('adler32 matches zlib, however the input is split', async (t) => {
+  for (const data of [Buffer.alloc(0), Buffer.from('a'), noise(5551), noise(5552), noise(5553), Buffer.alloc(200_000, 0xff), noise(300_000)]) {
+    const z = deflateSync(data, { level: 0 });
+    const expected = z.readUInt32BE(z.length - 4);
+    t.equal(adler32(1, data), expected, `${data.length} bytes whole`);
+    const cut = Math.floor(data.length / 3);
+    t.equal(adler32(adler32(1, data.subarray(0, cut)), data.subarray(cut)), expected, `${data.length} bytes in two`);
+  }
+});
+
+t.test('stored blocks are what inflate reads back, 65535 bytes at most each', async (t) => {
+  for (const n of [0, 1, 65_535, 65_536, 200_000]) {
+    const data = noise(n);
+    const blocks = storedBlocks(data);
+    t.equal(blocks.length, 2 * Math.ceil(n / 65_535), `${n} bytes: ${blocks.length / 2} blocks`);
+    const raw = Buffer.concat([...blocks, Buffer.from([0x03, 0x00])]);
+    t.ok(inflateRawSync(raw).equals(data), `${n} bytes inflate back`);
+  }
+  const view = noise(70_000);
+  t.equal(storedBlocks(view)[1]!.buffer, view.buffer, 'the bytes are views of the input, not copies');
 });

@@ -1,37 +1,36 @@
 /**
- * Adaptive streaming deflate: one zlib stream whose parameters follow the data, 64 KiB window by window.
- * A cheap estimate over a sample of each window picks how it is deflated: stored (level 0) when it looks
- * incompressible, Huffman-only when its bytes are skewed but do not repeat (base64, hex), level 1 when
- * it repeats (text, structured data). Deflating random bytes at level 1 costs twenty times storing them.
+ * Adaptive, parallel streaming deflate: one zlib stream whose parameters follow the data, 64 KiB window by
+ * window, deflated in segments on several threads. A cheap estimate over a sample of each window picks how
+ * it is deflated: stored when it looks incompressible (written here, without zlib), Huffman-only when its
+ * bytes are skewed but do not repeat (base64, hex), level 1 when it repeats (text, structured data).
+ * Deflating random bytes at level 1 costs twenty times storing them.
  *
- * Measured on the development machine (2 shared cores): MB/s of input and output/input ratio, a level-1
- * createDeflate stream (before) → adaptiveDeflate (after), 64 MiB fed in 64 KiB chunks, best of 3, as
- * printed by `MIB=64 REPS=3 node bench.mjs` (an uncommitted script run against a build of this file):
- *   random bytes:                          45 MB/s 1.000 → 658 MB/s 1.000  (stored)
- *   JSON lines:                           184 MB/s 0.215 → 208 MB/s 0.215  (level 1)
- *   random and JSON in 512-byte blocks:    71 MB/s 0.652 →  77 MB/s 0.652  (level 1: every window repeats)
- *   random and JSON in 1 MiB blocks:       73 MB/s 0.609 → 306 MB/s 0.608  (stored, then level 1, ...)
- *   base64 of random bytes:                50 MB/s 0.753 → 184 MB/s 0.753  (Huffman only)
- * and stageBody of a 100 MiB random body (hash, deflate, spool): 2.5–2.8 s → 0.24–0.33 s.
+ * Measured on the development machine (2 shared cores), MB/s of input and output/input ratio for 10 MiB
+ * fed in 64 KiB chunks, best of 5: one zlib stream switched with params() (the previous version) → these
+ * segments, as printed by an uncommitted script timing `adaptiveDeflate` over `benchData(kind, 10 MiB)`:
+ *   random and JSON in 512-byte blocks (bench --data mixed):   79 MB/s 0.633 → 135 MB/s 0.632
+ *   JSON lines (--data text):                                 262 MB/s 0.168 → 279 MB/s 0.168
+ *   random bytes (--data random, stored):                     911 MB/s 1.000 → 668 MB/s 1.000
+ * Stored data now pays the Adler-32 in JavaScript (about 1 GB/s) where zlib's level 0 did it in C.
  */
-import { constants, createDeflate, type Deflate } from 'node:zlib';
+import { promisify } from 'node:util';
+import { constants, deflateRaw, type ZlibOptions } from 'node:zlib';
 
 /** zlib level for the windows worth compressing: git keeps the bytes as sent, so size is traded for time. */
 export const STREAM_DEFLATE_LEVEL = 1;
 
 /** Input is judged, and the parameters possibly switched, once per window of this many bytes. */
 export const ADAPTIVE_WINDOW = 64 * 1024;
-/** Most bytes handed to zlib in one write. */
-const RUN = 1024 * 1024;
-/** zlib's output buffer: each one filled is also a trip back from the thread pool, so it is large. */
-const OUTPUT_CHUNK = 256 * 1024;
+/** Most bytes in one segment (deflated in one trip to the thread pool). */
+const RUN = 512 * 1024;
 
 export type DeflateMode = 'store' | 'huffman' | 'fast';
 
-const SETTINGS: Record<DeflateMode, { level: number; strategy: number }> = {
-  store: { level: 0, strategy: constants.Z_DEFAULT_STRATEGY },
+// memLevel 9 (a hash table twice zlib's default) makes level 1 about a quarter faster on data that mixes
+// repeats and noise, at the same ratio; it costs 256 KiB more per segment being deflated.
+const SETTINGS: Record<Exclude<DeflateMode, 'store'>, ZlibOptions> = {
   huffman: { level: STREAM_DEFLATE_LEVEL, strategy: constants.Z_HUFFMAN_ONLY },
-  fast: { level: STREAM_DEFLATE_LEVEL, strategy: constants.Z_DEFAULT_STRATEGY },
+  fast: { level: STREAM_DEFLATE_LEVEL, memLevel: 9 },
 };
 
 // The sample: SLICES runs of SLICE bytes spread over the window (the whole window when it is smaller).
@@ -85,57 +84,113 @@ export function chooseMode(window: Uint8Array): DeflateMode {
 }
 
 /**
- * zlib-deflates a stream of bytes into exactly one zlib stream, choosing the parameters per window
- * (see chooseMode). A switch goes through zlib's deflateParams after a sync flush (Node's
- * `Deflate.params`), which ends the current block on a byte boundary: the result stays one stream
- * that inflates to the input. The deflating runs on libuv's thread pool, as any zlib stream's does.
+ * zlib-deflates a stream of bytes into exactly one zlib stream, choosing the parameters per window (see
+ * chooseMode). Runs of alike windows are deflated as independent raw-deflate segments, several at once on
+ * libuv's thread pool, so a large body uses more than one core. Each segment but the last ends with a sync
+ * flush (a byte boundary, no final bit), and one compressed as LZ gets the 32 KiB before it as its
+ * dictionary, so matches still reach back across the cut. The segments are joined between a zlib header and
+ * an empty final block plus the Adler-32 of the whole input: one stream that inflates to the input.
  * An error from `chunks` ends the output with that same error.
  */
 export async function* adaptiveDeflate(chunks: AsyncIterable<Uint8Array>): AsyncGenerator<Buffer> {
-  let mode: DeflateMode = 'fast';
-  const deflate = createDeflate({ ...SETTINGS[mode], chunkSize: OUTPUT_CHUNK });
-  deflate.on('error', () => {}); // errors reach the reader through the iterator below
-  let stopped = false;
-  let switching: Promise<void> | undefined;
-  const live = (): boolean => !stopped && !deflate.destroyed;
-
-  const feed = async (): Promise<void> => {
-    for await (const run of runs(chunks)) {
-      // Waiting for 'drain' before the next write rather than after this one lets the stream work
-      // while the next run is read and judged; 'drain' may have come and gone meanwhile.
-      if (deflate.writableNeedDrain) await drainedOrClosed(deflate);
-      if (!live()) return;
-      if (run.mode !== mode) {
-        mode = run.mode;
-        const { level, strategy } = SETTINGS[mode];
-        switching = new Promise((resolve) => deflate.params(level, strategy, resolve));
-        await switching;
-        switching = undefined;
-        if (!live()) return;
-      }
-      deflate.write(run.bytes);
-    }
-    if (live()) deflate.end();
+  // Settled in order; each has a handler attached at once, so one abandoned by an early return or an
+  // error is never an unhandled rejection.
+  const pending: Promise<Buffer[]>[] = [];
+  let adler = 1;
+  let before: Buffer | undefined;
+  // The header goes out with the first segment: nothing is yielded before the source has been read.
+  let header: Buffer | undefined = Buffer.from(ZLIB_HEADER);
+  const next = async (): Promise<Buffer[]> => {
+    const segment = await pending.shift()!;
+    if (header === undefined) return segment;
+    const first = [header, ...segment];
+    header = undefined;
+    return first;
   };
-  feed().catch((err: unknown) => deflate.destroy(err as Error));
-
-  try {
-    for await (const part of deflate.iterator({ destroyOnReturn: false })) yield part as Buffer;
-  } finally {
-    stopped = true;
-    if (!deflate.destroyed) {
-      // Node asserts (and the process dies) when a stream is destroyed while its params() flush is
-      // pending, so that flush is let through first; resume() discards the output it waits to hand over.
-      deflate.resume();
-      await switching;
-      deflate.destroy();
-    }
+  for await (const run of runs(chunks)) {
+    adler = adler32(adler, run.bytes);
+    const segment =
+      run.mode === 'store'
+        ? Promise.resolve(storedBlocks(run.bytes))
+        : deflateSegment(run.bytes, run.mode, run.mode === 'fast' ? before : undefined).then((z) => [z]);
+    segment.catch(() => {});
+    pending.push(segment);
+    before = lastBytes(before, run.bytes, DICTIONARY_BYTES);
+    if (pending.length >= IN_FLIGHT) yield* await next();
   }
+  while (pending.length > 0) yield* await next();
+  const trailer = Buffer.alloc(4);
+  trailer.writeUInt32BE(adler);
+  yield Buffer.concat([header ?? Buffer.alloc(0), FINAL_EMPTY_BLOCK, trailer]);
+}
+
+/** CMF/FLG of a zlib stream with a 32 KiB window, no preset dictionary and the "fastest" level hint. */
+const ZLIB_HEADER = [0x78, 0x01];
+/** An empty fixed-Huffman block with the final bit set: ends the raw deflate data. */
+const FINAL_EMPTY_BLOCK = Buffer.from([0x03, 0x00]);
+/** How far back deflate can refer: the most of the previous input a segment can use. */
+const DICTIONARY_BYTES = 32 * 1024;
+/**
+ * Segments being deflated at once (and so held in memory, RUN bytes each): enough to keep two cores busy
+ * while the next run is read and judged.
+ */
+const IN_FLIGHT = 3;
+
+const deflateRawAsync = promisify(deflateRaw) as (data: Buffer, options: ZlibOptions) => Promise<Buffer>;
+
+function deflateSegment(data: Buffer, mode: Exclude<DeflateMode, 'store'>, dictionary: Buffer | undefined): Promise<Buffer> {
+  return deflateRawAsync(data, {
+    ...SETTINGS[mode],
+    finishFlush: constants.Z_SYNC_FLUSH,
+    // One output buffer that fits the whole segment: each one filled is a trip back from the thread pool.
+    chunkSize: Math.max(64 * 1024, data.length + (data.length >> 6) + 1024),
+    ...(dictionary === undefined ? {} : { dictionary }),
+  });
 }
 
 /**
- * Consecutive windows judged alike, joined into one write of up to RUN bytes: each write to a zlib
- * stream is a trip to the thread pool, which costs more than storing 64 KiB.
+ * `data` as stored (uncompressed) deflate blocks, none final, each a 5-byte header and a view of up to
+ * 65535 input bytes: what zlib's level 0 writes, without copying the bytes or a trip to the thread pool.
+ */
+export function storedBlocks(data: Buffer): Buffer[] {
+  const out: Buffer[] = [];
+  for (let pos = 0; pos < data.length; pos += MAX_STORED) {
+    const len = Math.min(MAX_STORED, data.length - pos);
+    const head = Buffer.alloc(5); // BFINAL 0, BTYPE 00, padded to the byte; then LEN and NLEN, little-endian
+    head.writeUInt16LE(len, 1);
+    head.writeUInt16LE(len ^ 0xffff, 3);
+    out.push(head, data.subarray(pos, pos + len));
+  }
+  return out;
+}
+
+const MAX_STORED = 0xffff;
+
+/** The last `n` bytes of `prev` followed by `next`. */
+function lastBytes(prev: Buffer | undefined, next: Buffer, n: number): Buffer {
+  if (next.length >= n || prev === undefined) return Buffer.from(next.subarray(Math.max(0, next.length - n)));
+  return Buffer.concat([prev.subarray(Math.max(0, prev.length - (n - next.length))), next]);
+}
+
+/** Adler-32 (RFC 1950) of `data` continuing from `adler`. Sums are reduced every 5552 bytes, the most that cannot overflow. */
+export function adler32(adler: number, data: Uint8Array): number {
+  let a = adler & 0xffff;
+  let b = adler >>> 16;
+  for (let i = 0; i < data.length; ) {
+    const end = Math.min(data.length, i + 5552);
+    for (; i < end; i++) {
+      a += data[i]!;
+      b += a;
+    }
+    a %= 65521;
+    b %= 65521;
+  }
+  return ((b << 16) | a) >>> 0;
+}
+
+/**
+ * Consecutive windows judged alike, joined into one segment of up to RUN bytes: each segment is a trip to
+ * the thread pool, which costs more than storing 64 KiB.
  */
 async function* runs(chunks: AsyncIterable<Uint8Array>): AsyncGenerator<{ mode: DeflateMode; bytes: Buffer }> {
   let run: Buffer[] = [];
@@ -181,16 +236,4 @@ async function* windows(chunks: AsyncIterable<Uint8Array>, size: number): AsyncG
     }
   }
   if (pendingLength > 0) yield Buffer.concat(pending, pendingLength);
-}
-
-function drainedOrClosed(stream: Deflate): Promise<void> {
-  return new Promise((resolve) => {
-    const done = (): void => {
-      stream.off('drain', done);
-      stream.off('close', done);
-      resolve();
-    };
-    stream.on('drain', done);
-    stream.on('close', done);
-  });
 }
