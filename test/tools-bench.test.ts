@@ -147,6 +147,8 @@ t.test('bench --quick, tiny, API in-process', async (t) => {
   for (const row of repos.rows) {
     if (col(repos, row, 'op') === 'PUT') t.equal(col(repos, row, 'round trips'), '1', 'a warm PUT is one round trip');
     t.ok(isPositiveNumber(col(repos, row, 'p50 ms')) && isPositiveNumber(col(repos, row, 'vs 10 files')));
+    t.ok(isPositiveNumber(col(repos, row, 'floor p50 ms')) && isPositiveNumber(col(repos, row, 'floor vs 10 files')) &&
+      isPositiveNumber(col(repos, row, 'ours/floor')), `${col(repos, row, 'op')}: the floor is measured`);
   }
 
   const phases = tables(md).find((x) => x.header[0] === 'phase');

@@ -46,10 +46,13 @@ export class RawGit {
     return m?.[1];
   }
 
-  /** v2 fetch of one object by id; returns the bytes received (the pack, side-band framed). */
-  async fetchObject(oid: string): Promise<number> {
+  /**
+   * v2 fetch of one object by id (with `filter`, e.g. tree:0 for a tree alone); returns the bytes received
+   * (the pack, side-band framed).
+   */
+  async fetchObject(oid: string, filter?: string): Promise<number> {
     const body = encodePkts('command=fetch\n', { type: 'delim' }, 'no-progress\n', 'ofs-delta\n', `want ${oid}\n`,
-      'done\n', { type: 'flush' });
+      ...(filter === undefined ? [] : [`filter ${filter}\n`]), 'done\n', { type: 'flush' });
     const out = await this.post(UPLOAD, body, true);
     if (!out.subarray(0, 64).includes('packfile')) throw new Error(`fetch of ${oid}: no packfile section`);
     return out.length;
@@ -91,6 +94,23 @@ export class FloorBranch {
   private time = 1_700_000_000;
 
   constructor(readonly ref: string) {}
+
+  /**
+   * Starts from a commit the server already has, whose tree holds exactly `files` (path → blob id); returns
+   * the root tree id built from `files`, for the caller to check against the commit's.
+   */
+  adopt(tip: string, files: ReadonlyMap<string, string>): string {
+    const objects: Obj[] = [];
+    const root = buildTrees(files, objects);
+    this.tip = tip;
+    this.files.clear();
+    for (const [path, oid] of files) {
+      this.files.set(path, oid);
+      this.sent.add(oid);
+    }
+    for (const o of objects) this.sent.add(o.oid);
+    return root;
+  }
 
   /** The push that sets `path` to `data`, or removes it when `data` is null. */
   async prepare(path: string, data: Buffer | null): Promise<PreparedPush> {

@@ -5,6 +5,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { loadConfig } from '../api/config.js';
+import { SERVER_MALLOC_ENV, SERVER_NODE_FLAGS } from '../api/launch.js';
 import { createLogger } from '../api/logger.js';
 import { startServer } from '../api/server.js';
 import { freePort } from './free-port.js';
@@ -52,7 +53,7 @@ export function serverCommand(): { script: string; execArgv: string[] } {
   if (here.endsWith('.ts')) {
     return { script: fileURLToPath(new URL('../api/server.ts', here)), execArgv: [...process.execArgv] };
   }
-  return { script: fileURLToPath(new URL('../api/server.js', here)), execArgv: [] };
+  return { script: fileURLToPath(new URL('../api/server.js', here)), execArgv: [...SERVER_NODE_FLAGS] };
 }
 
 function exitOf(child: ChildProcess): Promise<void> {
@@ -74,7 +75,8 @@ export async function startApiProcess(opts: ApiProcessOptions): Promise<ApiProce
   const { script, execArgv } = serverCommand();
   if (!existsSync(script)) throw new Error(`${script} does not exist; run \`npm run build\` first`);
   const port = await freePort();
-  const env: NodeJS.ProcessEnv = { ...process.env, PORT: String(port), ...serverEnv(opts) };
+  // Started as `npm start` starts it (launch.ts); malloc settings in our own environment win.
+  const env: NodeJS.ProcessEnv = { ...SERVER_MALLOC_ENV, ...process.env, PORT: String(port), ...serverEnv(opts) };
   const log = openSync(opts.logPath, 'a');
   let child: ChildProcess;
   try {

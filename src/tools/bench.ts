@@ -18,6 +18,7 @@ import { promisify } from 'node:util';
 import { Agent, request } from 'undici';
 import { DEFAULT_MAX_BODY_BYTES } from '../api/config.js';
 import { ensureBareRepo } from '../embedded/default-repo.js';
+import { hashObject } from '../pack/oid.js';
 import { startHttpBackend, type BackendCounts, type HttpBackendServer } from '../embedded/http-backend.js';
 import { ArgsError, formatDuration, parseDuration, parseFlags } from './args.js';
 import { benchData, DATA_DESCRIPTIONS, DATA_KINDS, type DataKind } from './bench-data.js';
@@ -191,6 +192,9 @@ export interface RepoResult {
   dirs: number;
   get: Samples;
   put: Samples;
+  /** The same reads and writes as raw Git requests (writes on another branch from the same commit). */
+  floorGet: Samples;
+  floorPut: Samples;
   peakRssBytes?: number;
 }
 
@@ -245,6 +249,8 @@ function toStderr(line: string): void {
 
 interface Ctx {
   data: DataKind;
+  /** The temp directory holding `<repo>.git`. */
+  root: string;
   agent: Agent;
   backend: HttpBackendServer;
   progress: (line: string) => void;
@@ -343,7 +349,41 @@ async function repoPhase(ctx: Ctx, server: ApiProcess, repo: string, shape: Repo
     const res = await sample(put, counts, () => call(ctx.agent, 'PUT', `${server.url}/${filePath(i, 0)}`, benchData(ctx.data, 1024, i)));
     expectStatus(`PUT ${filePath(i, 0)}`, res, 204);
   }
-  return { label: repo, files: shape.files, dirs: directories(shape), get, put, ...rss(await peakRss(server.pid)) };
+  const peakRssBytes = await peakRss(server.pid);
+
+  // The floor: a branch started at the imported commit, so that its pushes carry what the API's did (blob,
+  // directory tree, root tree of the same size, commit) and the server checks them against the same history.
+  const repoDir = join(ctx.root, `${repo}.git`);
+  const git = (...argv: string[]) => promisify(execFile)('git', ['--git-dir', repoDir, ...argv], { maxBuffer: 1 << 20 });
+  const imported = (await git('rev-list', '--max-parents=0', BRANCH)).stdout.trim(); // fast-import's one commit
+  const importedTree = (await git('rev-parse', `${imported}^{tree}`)).stdout.trim();
+  const files = new Map<string, string>();
+  for (let d = 0; d < directories(shape); d++) {
+    for (let f = 0; f < Math.min(shape.perDir, shape.files - d * shape.perDir); f++) {
+      files.set(filePath(d, f), hashObject('blob', fileContent(d, f)));
+    }
+  }
+  const branch = new FloorBranch(FLOOR_REF);
+  if (branch.adopt(imported, files) !== importedTree) throw new Error(`${repo}: the floor's trees differ from the imported commit's`);
+  await git('update-ref', FLOOR_REF, imported);
+  const raw = new RawGit(`${ctx.backend.url}/${repo}.git`, ctx.agent);
+  const floorGet = emptySamples();
+  const floorPut = emptySamples();
+  for (let i = 0; i < reps; i++) {
+    // What the API asks for a file in a directory it has not read: the tip, the directory's tree, the blob.
+    const dirTree = (await git('rev-parse', `${imported}:${filePath(i, 0).split('/')[0]!}`)).stdout.trim();
+    await sample(floorGet, counts, async () => {
+      if ((await raw.lsRef(FLOOR_REF)) === undefined) throw new Error(`${FLOOR_REF} is missing`);
+      await raw.fetchObject(dirTree, 'tree:0');
+      await raw.fetchObject(files.get(filePath(i, 0))!);
+    });
+  }
+  for (let i = 0; i < reps; i++) {
+    const push = await branch.prepare(filePath(i, 0), benchData(ctx.data, 1024, 1000 + i));
+    await sample(floorPut, counts, () => raw.receivePack(push.body, FLOOR_REF));
+    push.done();
+  }
+  return { label: repo, files: shape.files, dirs: directories(shape), get, put, floorGet, floorPut, ...rss(peakRssBytes) };
 }
 
 async function gitVersion(): Promise<string> {
@@ -393,7 +433,7 @@ export async function runBench(args: BenchArgs, progress: (line: string) => void
     const failed = started.find((s) => s.status === 'rejected');
     if (failed !== undefined) throw failed.reason;
     const [writersApi, ops, small, big] = servers as [ApiProcess, ApiProcess, ApiProcess, ApiProcess];
-    const ctx: Ctx = { data: args.data, agent, backend, progress };
+    const ctx: Ctx = { data: args.data, root, agent, backend, progress };
 
     // Warm-up, untimed: the first requests learn the remote's capabilities and create the branches.
     for (const api of [writersApi, ops]) {
@@ -483,10 +523,11 @@ export function formatBenchReport(r: BenchResult): string {
   ]);
   const small = r.repos.find((x) => x.label === 'small');
   const repos = r.repos.flatMap((x) => (['GET', 'PUT'] as const).map((op): Cell[] => {
-    const s = op === 'GET' ? x.get : x.put;
-    const base = small === undefined ? undefined : op === 'GET' ? small.get : small.put;
+    const [s, f] = op === 'GET' ? [x.get, x.floorGet] : [x.put, x.floorPut];
+    const [base, floorBase] = small === undefined ? [] : op === 'GET' ? [small.get, small.floorGet] : [small.put, small.floorPut];
     return [`${x.files} files / ${x.dirs} dirs`, op, s.ms.length, roundTripCell(s.roundTrips), ms(p50(s.ms)),
-      base === undefined ? 'n/a' : ratio(p50(s.ms), p50(base.ms))];
+      base === undefined ? 'n/a' : ratio(p50(s.ms), p50(base.ms)), ms(p50(f.ms)),
+      floorBase === undefined ? 'n/a' : ratio(p50(f.ms), p50(floorBase.ms)), ratio(p50(s.ms), p50(f.ms))];
   }));
   const phases: Cell[][] = [
     ...r.writers.map((w): Cell[] => [`writers: ${w.writers} concurrent, POST 1 KiB`, mibCell(w.peakRssBytes)]),
@@ -524,9 +565,13 @@ export function formatBenchReport(r: BenchResult): string {
     '',
     'GET then PUT (1 KiB) of one file in each of the first directories (never read before) of a repository made ' +
       'with git fast-import, against one with 10 files in 10 directories; one fresh API process per repository, ' +
-      'after one warm-up POST (of another path) that loads the branch tip and root tree.',
+      'after one warm-up POST (of another path) that loads the branch tip and root tree. The floor: the same GETs ' +
+      '(ls-refs, fetch of the directory\'s tree with tree:0, fetch of the blob by id) and PUTs (blob, directory tree, root tree, commit) as raw Git requests, ' +
+      'the PUTs on a second branch started at the imported commit, so the git server checks them against the same ' +
+      'history. When the floor grows with the repository as much as the API does, the growth is the git server\'s.',
     '',
-    markdownTable(['repository', 'op', 'reps', 'round trips', 'p50 ms', 'vs 10 files'], repos),
+    markdownTable(['repository', 'op', 'reps', 'round trips', 'p50 ms', 'vs 10 files', 'floor p50 ms',
+      'floor vs 10 files', 'ours/floor'], repos),
     '',
     '### Server peak RSS per phase',
     '',

@@ -17,6 +17,7 @@ import { growthPercent, summarize, type Summary } from './stats.js';
 import { formatClock, renderChart, type ChartSpec, type Series } from './svg-chart.js';
 import { isEntryPoint, runTool } from '../entry-point.js';
 import { freePort } from './free-port.js';
+import { SERVER_MALLOC_ENV, SERVER_NODE_FLAGS, startCommand } from '../api/launch.js';
 
 export type Method = 'POST' | 'GET' | 'PUT' | 'DELETE';
 export const METHODS: readonly Method[] = ['POST', 'GET', 'PUT', 'DELETE'];
@@ -487,15 +488,16 @@ async function startOwnServer(backend: BackendChoice, logPath: string, signal: A
   if (!existsSync(script)) throw new Error(`${script} does not exist; run \`npm run build\` first, or pass --url`);
   const port = await freePort();
   const dataDir = await mkdtemp(join(tmpdir(), 'gitrest-soak-'));
+  // Started as `npm start` starts it (launch.ts); malloc settings in our own environment win.
   const env: NodeJS.ProcessEnv = {
-    ...process.env, PORT: String(port), HOST: '127.0.0.1', BACKEND_TYPE: backend, DATA_DIR: dataDir,
+    ...SERVER_MALLOC_ENV, ...process.env, PORT: String(port), HOST: '127.0.0.1', BACKEND_TYPE: backend, DATA_DIR: dataDir,
   };
   delete env.GIT_REPO_URL; // the embedded default repository
   const log = openSync(logPath, 'a');
   let child: ChildProcess;
   try {
     // Its own process group, so that Ctrl-C in the terminal reaches only us: we stop the cycles first, then it.
-    child = spawn(process.execPath, [script], { env, stdio: ['ignore', log, log], detached: true });
+    child = spawn(process.execPath, [...SERVER_NODE_FLAGS, script], { env, stdio: ['ignore', log, log], detached: true });
   } finally {
     closeSync(log);
   }
@@ -605,7 +607,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   try {
     if (args.url === undefined) {
       const logPath = join(outDir, 'server.log');
-      process.stdout.write(`starting node dist/api/server.js (backend ${args.backend}), log in ${logPath}\n`);
+      process.stdout.write(`starting the server as npm start does (${startCommand()}, backend ${args.backend}), log in ${logPath}\n`);
       try {
         server = await startOwnServer(args.backend, logPath, stop.signal);
       } catch (err) {
