@@ -212,3 +212,10 @@ t.test('stored blocks are what inflate reads back, 65535 bytes at most each', as
   const view = noise(70_000);
   t.equal(storedBlocks(view)[1]!.buffer, view.buffer, 'the bytes are views of the input, not copies');
 });
+
+t.test('many streams at once share the deflate slots and each still comes out whole', async (t) => {
+  // More streams than the process-wide slots: most segments wait for a turn, handed over as others finish.
+  const inputs = Array.from({ length: 8 }, (_, i) => (i % 2 === 0 ? text(1_500_000) : mixed(1_500_000, 512)));
+  const outputs = await Promise.all(inputs.map((data) => deflated(data, () => 1 + Math.floor(rand() * 300_000))));
+  outputs.forEach((z, i) => t.ok(inflateWhole(t, z, `stream ${i}`).equals(inputs[i]!), `stream ${i} inflates to its input`));
+});

@@ -110,10 +110,15 @@ export async function* adaptiveDeflate(chunks: AsyncIterable<Uint8Array>): Async
   };
   for await (const run of runs(chunks)) {
     adler = adler32(adler, run.bytes);
-    const segment =
-      run.mode === 'store'
-        ? Promise.resolve(storedBlocks(run.bytes))
-        : deflateSegment(run.bytes, run.mode, run.mode === 'fast' ? before : undefined).then((z) => [z]);
+    let segment: Promise<Buffer[]>;
+    if (run.mode === 'store') {
+      segment = Promise.resolve(storedBlocks(run.bytes));
+    } else {
+      await deflateSlot();
+      segment = deflateSegment(run.bytes, run.mode, run.mode === 'fast' ? before : undefined)
+        .then((z) => [z])
+        .finally(releaseDeflateSlot);
+    }
     segment.catch(() => {});
     pending.push(segment);
     before = lastBytes(before, run.bytes, DICTIONARY_BYTES);
@@ -132,14 +137,31 @@ const FINAL_EMPTY_BLOCK = Buffer.from([0x03, 0x00]);
 /** How far back deflate can refer: the most of the previous input a segment can use. */
 const DICTIONARY_BYTES = 32 * 1024;
 /**
- * Segments being deflated at once (and so held in memory, RUN bytes each): one per core, at least two so that
+ * Segments of one stream in flight (each holding RUN bytes of input), and segments being deflated at once in
+ * the whole process (each also holding zlib's state and an output buffer): one per core, at least two so that
  * one is deflated while the next is read and judged, and at most three so that libuv's pool of four threads
- * keeps one for file I/O. On the 2-core development machine 10 MiB POSTs took about 460 ms with one in flight,
- * 380 ms with two, three or four.
+ * keeps one for file I/O. Many large bodies at once then share those threads instead of each adding its own
+ * segments. On the 2-core development machine 10 MiB POSTs took about 460 ms with one in flight, 380 ms with
+ * two, three or four.
  */
 const IN_FLIGHT = Math.min(3, Math.max(2, availableParallelism()));
 
 const deflateRawAsync = promisify(deflateRaw) as (data: Buffer, options: ZlibOptions) => Promise<Buffer>;
+
+let deflating = 0;
+const waiting: (() => void)[] = [];
+
+/** Waits for one of the process-wide deflate slots; give it back with releaseDeflateSlot. */
+async function deflateSlot(): Promise<void> {
+  if (deflating < IN_FLIGHT) deflating++;
+  else await new Promise<void>((resolve) => waiting.push(resolve)); // handed over by a release, still counted
+}
+
+function releaseDeflateSlot(): void {
+  const next = waiting.shift();
+  if (next === undefined) deflating--;
+  else next();
+}
 
 function deflateSegment(data: Buffer, mode: Exclude<DeflateMode, 'store'>, dictionary: Buffer | undefined): Promise<Buffer> {
   return deflateRawAsync(data, {
