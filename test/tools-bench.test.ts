@@ -100,6 +100,14 @@ t.test('zlib-bench --quick', async (t) => {
   }
   t.same([...new Set(table.rows.map((r) => r[0]))], ['1 KiB', '1 MiB']);
   t.match(md, /Total run time: \d+\.\d s/);
+
+  const adaptive = tableWith(t, md, 'adaptive / stream');
+  t.same(adaptive.rows.map((r) => r[0]), ['mixed', 'random', 'text']);
+  for (const row of adaptive.rows) {
+    t.ok(isPositiveNumber(col(adaptive, row, 'adaptive MB/s')) && isPositiveNumber(col(adaptive, row, 'level-1 stream MB/s')));
+    // Level 1 wherever the stream's level 1 would gain anything: about the same compression, however fast.
+    t.ok(Math.abs(Number(row[3]) - Number(row[5])) <= 0.01, `${row[0]}: ratios ${row[3]} and ${row[5]}`);
+  }
 });
 
 t.test('bench --quick, tiny, API in-process', async (t) => {

@@ -5,13 +5,9 @@
  * bytes are skewed but do not repeat (base64, hex), level 1 when it repeats (text, structured data).
  * Deflating random bytes at level 1 costs twenty times storing them.
  *
- * Measured on the development machine (2 shared cores), MB/s of input and output/input ratio for 10 MiB
- * fed in 64 KiB chunks, best of 5: one zlib stream switched with params() (the previous version) → these
- * segments, as printed by an uncommitted script timing `adaptiveDeflate` over `benchData(kind, 10 MiB)`:
- *   random and JSON in 512-byte blocks (bench --data mixed):   79 MB/s 0.633 → 135 MB/s 0.632
- *   JSON lines (--data text):                                 262 MB/s 0.168 → 279 MB/s 0.168
- *   random bytes (--data random, stored):                     911 MB/s 1.000 → 668 MB/s 1.000
- * Stored data now pays the Adler-32 in JavaScript (about 1 GB/s) where zlib's level 0 did it in C.
+ * `node dist/tools/zlib-bench.js` prints this against one level-1 node:zlib stream (BENCHMARKS.md): on the
+ * 2-core development machine, 1.7× as fast on data that must really be deflated, 6× on random bytes, at the
+ * same ratio. Stored data pays the Adler-32 in JavaScript (about 1 GB/s), which zlib's level 0 did in C.
  */
 import { availableParallelism } from 'node:os';
 import { promisify } from 'node:util';

@@ -18,6 +18,7 @@ import { Deflate, Inflate, deflate, inflate } from 'pako';
 import { DATA_DESCRIPTION, mixedData } from './bench-data.js';
 import { MiB, markdownTable, mibCell, sizeLabel, type Cell } from './bench-markdown.js';
 import { peakRss, resetPeakRss } from './bench-proc.js';
+import { formatDeflateTable, runDeflateBench } from './deflate-bench.js';
 import { isEntryPoint, runTool } from '../entry-point.js';
 
 /** src/pack/pack-writer.ts calls deflateSync/createDeflate without options: zlib's default level (6). */
@@ -225,8 +226,9 @@ export function formatZlibReport(r: ZlibResult, plan: Plan): string {
 
 const USAGE = `Usage: node dist/tools/zlib-bench.js [--quick]
 
-Measures pako against node:zlib (deflate and inflate, one-shot and streaming) at 1 KiB, 1 MiB and 100 MiB and
-prints a Markdown table. --quick skips 100 MiB and uses a smaller time budget per case.
+Measures pako against node:zlib (deflate and inflate, one-shot and streaming) at 1 KiB, 1 MiB and 100 MiB, then
+the adaptive deflate of large bodies against one level-1 node:zlib stream at 10 MiB, and prints Markdown tables.
+--quick skips 100 MiB, uses a smaller time budget per case and 1 MiB for the second table.
 `;
 
 export async function main(argv: readonly string[], write: (text: string) => void = (s) => void process.stdout.write(s),
@@ -251,6 +253,8 @@ export async function main(argv: readonly string[], write: (text: string) => voi
   const plan = quick ? QUICK_PLAN : FULL_PLAN;
   const result = await runZlibBench(plan, progress);
   write(formatZlibReport(result, plan));
+  const [size, reps] = quick ? [MiB, 2] : [10 * MiB, 5];
+  write(`\n${formatDeflateTable(await runDeflateBench(size, reps, progress), reps)}`);
   return 0;
 }
 
