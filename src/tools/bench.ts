@@ -18,7 +18,6 @@ import { promisify } from 'node:util';
 import { Agent, request } from 'undici';
 import { DEFAULT_MAX_BODY_BYTES } from '../api/config.js';
 import { ensureBareRepo } from '../embedded/default-repo.js';
-import { hashObject } from '../pack/oid.js';
 import { startHttpBackend, type BackendCounts, type HttpBackendServer } from '../embedded/http-backend.js';
 import { ArgsError, formatDuration, parseDuration, parseFlags } from './args.js';
 import { benchData, DATA_DESCRIPTIONS, DATA_KINDS, type DataKind } from './bench-data.js';
@@ -28,6 +27,7 @@ import { peakRss, resetPeakRss } from './bench-proc.js';
 import { directories, disableAutoGc, fileContent, filePath, importFiles, type RepoShape } from './bench-repos.js';
 import { startApiInProcess, startApiProcess, type ApiProcess } from './bench-server.js';
 import { percentile } from './stats.js';
+import { hashObject } from '../pack/oid.js';
 import { isEntryPoint, runTool } from '../entry-point.js';
 
 export type Method = 'POST' | 'GET' | 'PUT' | 'DELETE';
@@ -350,9 +350,18 @@ async function repoPhase(ctx: Ctx, server: ApiProcess, repo: string, shape: Repo
     expectStatus(`PUT ${filePath(i, 0)}`, res, 204);
   }
   const peakRssBytes = await peakRss(server.pid);
+  const floor = await repoFloor(ctx, repo, shape, reps, counts);
+  return { label: repo, files: shape.files, dirs: directories(shape), get, put, floorGet: floor.get, floorPut: floor.put,
+    ...rss(peakRssBytes) };
+}
 
-  // The floor: a branch started at the imported commit, so that its pushes carry what the API's did (blob,
-  // directory tree, root tree of the same size, commit) and the server checks them against the same history.
+/**
+ * The repository phase's floor: the GETs as raw requests, and the PUTs on a branch started at the imported
+ * commit, so that its pushes carry what the API's did (blob, directory tree, root tree of the same size,
+ * commit) and the server checks them against the same history.
+ */
+async function repoFloor(ctx: Ctx, repo: string, shape: RepoShape, reps: number,
+  counts: () => BackendCounts): Promise<{ get: Samples; put: Samples }> {
   const repoDir = join(ctx.root, `${repo}.git`);
   const git = (...argv: string[]) => promisify(execFile)('git', ['--git-dir', repoDir, ...argv], { maxBuffer: 1 << 20 });
   const imported = (await git('rev-list', '--max-parents=0', BRANCH)).stdout.trim(); // fast-import's one commit
@@ -367,12 +376,12 @@ async function repoPhase(ctx: Ctx, server: ApiProcess, repo: string, shape: Repo
   if (branch.adopt(imported, files) !== importedTree) throw new Error(`${repo}: the floor's trees differ from the imported commit's`);
   await git('update-ref', FLOOR_REF, imported);
   const raw = new RawGit(`${ctx.backend.url}/${repo}.git`, ctx.agent);
-  const floorGet = emptySamples();
-  const floorPut = emptySamples();
+  const get = emptySamples();
+  const put = emptySamples();
   for (let i = 0; i < reps; i++) {
     // What the API asks for a file in a directory it has not read: the tip, the directory's tree, the blob.
     const dirTree = (await git('rev-parse', `${imported}:${filePath(i, 0).split('/')[0]!}`)).stdout.trim();
-    await sample(floorGet, counts, async () => {
+    await sample(get, counts, async () => {
       if ((await raw.lsRef(FLOOR_REF)) === undefined) throw new Error(`${FLOOR_REF} is missing`);
       await raw.fetchObject(dirTree, 'tree:0');
       await raw.fetchObject(files.get(filePath(i, 0))!);
@@ -380,10 +389,10 @@ async function repoPhase(ctx: Ctx, server: ApiProcess, repo: string, shape: Repo
   }
   for (let i = 0; i < reps; i++) {
     const push = await branch.prepare(filePath(i, 0), benchData(ctx.data, 1024, 1000 + i));
-    await sample(floorPut, counts, () => raw.receivePack(push.body, FLOOR_REF));
+    await sample(put, counts, () => raw.receivePack(push.body, FLOOR_REF));
     push.done();
   }
-  return { label: repo, files: shape.files, dirs: directories(shape), get, put, floorGet, floorPut, ...rss(peakRssBytes) };
+  return { get, put };
 }
 
 async function gitVersion(): Promise<string> {
@@ -566,9 +575,10 @@ export function formatBenchReport(r: BenchResult): string {
     'GET then PUT (1 KiB) of one file in each of the first directories (never read before) of a repository made ' +
       'with git fast-import, against one with 10 files in 10 directories; one fresh API process per repository, ' +
       'after one warm-up POST (of another path) that loads the branch tip and root tree. The floor: the same GETs ' +
-      '(ls-refs, fetch of the directory\'s tree with tree:0, fetch of the blob by id) and PUTs (blob, directory tree, root tree, commit) as raw Git requests, ' +
-      'the PUTs on a second branch started at the imported commit, so the git server checks them against the same ' +
-      'history. When the floor grows with the repository as much as the API does, the growth is the git server\'s.',
+      '(ls-refs, fetch of the directory\'s tree with tree:0, fetch of the blob by id) and PUTs (blob, directory ' +
+      'tree, root tree, commit) as raw Git requests, the PUTs on a second branch started at the imported commit, so ' +
+      'the git server checks them against the same history. When the floor grows with the repository as much as the ' +
+      'API does, the growth is the git server\'s.',
     '',
     markdownTable(['repository', 'op', 'reps', 'round trips', 'p50 ms', 'vs 10 files', 'floor p50 ms',
       'floor vs 10 files', 'ours/floor'], repos),
