@@ -333,39 +333,45 @@ async function sizePhase(ctx: Ctx, server: ApiProcess, repo: string, raw: RawGit
 }
 
 async function repoPhase(ctx: Ctx, server: ApiProcess, repo: string, shape: RepoShape, reps: number): Promise<RepoResult> {
-  await resetPeakRss(server.pid);
   const counts = () => ctx.backend.counts(repo);
+  const floor = await repoFloor(ctx, repo, shape);
+  await resetPeakRss(server.pid);
   // Learns the remote's capabilities and loads the branch tip and root tree, untimed; the files below are then
   // read from directories this process has not seen.
   expectStatus('POST (warm-up)', await call(ctx.agent, 'POST', `${server.url}/warm-up/file`, Buffer.from('warm-up\n')), 201);
-  const get = emptySamples();
-  const put = emptySamples();
+  const result: RepoResult = {
+    label: repo, files: shape.files, dirs: directories(shape),
+    get: emptySamples(), put: emptySamples(), floorGet: emptySamples(), floorPut: emptySamples(),
+  };
+  // Each request of ours is followed by its floor, so that whatever else slows the machine weighs on both.
   for (let i = 0; i < reps; i++) {
-    const res = await sample(get, counts, () => call(ctx.agent, 'GET', `${server.url}/${filePath(i, 0)}`));
+    const res = await sample(result.get, counts, () => call(ctx.agent, 'GET', `${server.url}/${filePath(i, 0)}`));
     expectStatus(`GET ${filePath(i, 0)}`, res, 200);
     if (!res.body.equals(fileContent(i, 0))) throw new Error(`GET ${filePath(i, 0)} returned other bytes`);
+    await floor.get(i, result.floorGet);
   }
   for (let i = 0; i < reps; i++) {
-    const res = await sample(put, counts, () => call(ctx.agent, 'PUT', `${server.url}/${filePath(i, 0)}`, benchData(ctx.data, 1024, i)));
+    const res = await sample(result.put, counts, () => call(ctx.agent, 'PUT', `${server.url}/${filePath(i, 0)}`, benchData(ctx.data, 1024, i)));
     expectStatus(`PUT ${filePath(i, 0)}`, res, 204);
+    await floor.put(i, result.floorPut);
   }
-  const peakRssBytes = await peakRss(server.pid);
-  const floor = await repoFloor(ctx, repo, shape, reps, counts);
-  return { label: repo, files: shape.files, dirs: directories(shape), get, put, floorGet: floor.get, floorPut: floor.put,
-    ...rss(peakRssBytes) };
+  return { ...result, ...rss(await peakRss(server.pid)) };
 }
 
 /**
- * The repository phase's floor: the GETs as raw requests, and the PUTs on a branch started at the imported
- * commit, so that its pushes carry what the API's did (blob, directory tree, root tree of the same size,
- * commit) and the server checks them against the same history.
+ * The repository phase's floor, as raw Git requests: a GET is ls-refs, the fetch of the directory's tree
+ * (tree:0) and the fetch of the blob by id; a PUT goes to a branch started at the imported commit, so that
+ * its pushes carry what the API's do (blob, directory tree, root tree of the same size, commit) and the server
+ * checks them against the same history.
  */
-async function repoFloor(ctx: Ctx, repo: string, shape: RepoShape, reps: number,
-  counts: () => BackendCounts): Promise<{ get: Samples; put: Samples }> {
+async function repoFloor(ctx: Ctx, repo: string, shape: RepoShape): Promise<{
+  get(i: number, into: Samples): Promise<void>;
+  put(i: number, into: Samples): Promise<void>;
+}> {
   const repoDir = join(ctx.root, `${repo}.git`);
-  const git = (...argv: string[]) => promisify(execFile)('git', ['--git-dir', repoDir, ...argv], { maxBuffer: 1 << 20 });
-  const imported = (await git('rev-list', '--max-parents=0', BRANCH)).stdout.trim(); // fast-import's one commit
-  const importedTree = (await git('rev-parse', `${imported}^{tree}`)).stdout.trim();
+  const git = async (...argv: string[]): Promise<string> =>
+    (await promisify(execFile)('git', ['--git-dir', repoDir, ...argv], { maxBuffer: 1 << 20 })).stdout.trim();
+  const imported = await git('rev-list', '--max-parents=0', BRANCH); // fast-import's one commit
   const files = new Map<string, string>();
   for (let d = 0; d < directories(shape); d++) {
     for (let f = 0; f < Math.min(shape.perDir, shape.files - d * shape.perDir); f++) {
@@ -373,26 +379,28 @@ async function repoFloor(ctx: Ctx, repo: string, shape: RepoShape, reps: number,
     }
   }
   const branch = new FloorBranch(FLOOR_REF);
-  if (branch.adopt(imported, files) !== importedTree) throw new Error(`${repo}: the floor's trees differ from the imported commit's`);
+  if (branch.adopt(imported, files) !== (await git('rev-parse', `${imported}^{tree}`))) {
+    throw new Error(`${repo}: the floor's trees differ from the imported commit's`);
+  }
   await git('update-ref', FLOOR_REF, imported);
   const raw = new RawGit(`${ctx.backend.url}/${repo}.git`, ctx.agent);
-  const get = emptySamples();
-  const put = emptySamples();
-  for (let i = 0; i < reps; i++) {
-    // What the API asks for a file in a directory it has not read: the tip, the directory's tree, the blob.
-    const dirTree = (await git('rev-parse', `${imported}:${filePath(i, 0).split('/')[0]!}`)).stdout.trim();
-    await sample(get, counts, async () => {
-      if ((await raw.lsRef(FLOOR_REF)) === undefined) throw new Error(`${FLOOR_REF} is missing`);
-      await raw.fetchObject(dirTree, 'tree:0');
-      await raw.fetchObject(files.get(filePath(i, 0))!);
-    });
-  }
-  for (let i = 0; i < reps; i++) {
-    const push = await branch.prepare(filePath(i, 0), benchData(ctx.data, 1024, 1000 + i));
-    await sample(put, counts, () => raw.receivePack(push.body, FLOOR_REF));
-    push.done();
-  }
-  return { get, put };
+  const counts = () => ctx.backend.counts(repo);
+  return {
+    async get(i, into) {
+      const path = filePath(i, 0);
+      const dirTree = await git('rev-parse', `${imported}:${path.slice(0, path.indexOf('/'))}`);
+      await sample(into, counts, async () => {
+        if ((await raw.lsRef(FLOOR_REF)) === undefined) throw new Error(`${FLOOR_REF} is missing`);
+        await raw.fetchObject(dirTree, 'tree:0');
+        await raw.fetchObject(files.get(path)!);
+      });
+    },
+    async put(i, into) {
+      const push = await branch.prepare(filePath(i, 0), benchData(ctx.data, 1024, 1000 + i));
+      await sample(into, counts, () => raw.receivePack(push.body, FLOOR_REF));
+      push.done();
+    },
+  };
 }
 
 async function gitVersion(): Promise<string> {
@@ -460,15 +468,16 @@ export async function runBench(args: BenchArgs, progress: (line: string) => void
       progress(`${n} concurrent writers for ${formatDuration(args.writersDurationMs)}`);
       writers.push(await writersPhase(ctx, writersApi, 'writers', n, args.writersDurationMs));
     }
-    const sizes: SizeResult[] = [];
-    for (const size of args.sizes) sizes.push(await sizePhase(ctx, ops, 'ops', raw, floor, size, repsFor(size, args.reps)));
-
+    // Before the large bodies, whose writes the kernel is still flushing to disk for a while after them.
     const repoReps = Math.min(args.reps ?? 10, directories(SMALL_REPO), directories(bigShape));
     progress('repository size');
     const repos = [
       await repoPhase(ctx, small, 'small', SMALL_REPO, repoReps),
       await repoPhase(ctx, big, 'big', bigShape, repoReps),
     ];
+
+    const sizes: SizeResult[] = [];
+    for (const size of args.sizes) sizes.push(await sizePhase(ctx, ops, 'ops', raw, floor, size, repsFor(size, args.reps)));
 
     const cpu = cpus();
     const setup = [
