@@ -5,13 +5,12 @@
  * bytes are skewed but do not repeat (base64, hex), level 1 when it repeats (text, structured data).
  * Deflating random bytes at level 1 costs twenty times storing them.
  *
- * `node dist/tools/zlib-bench.js` prints this against one level-1 node:zlib stream (BENCHMARKS.md): on the
- * 2-core development machine, 1.7× as fast on data that must really be deflated, 6× on random bytes, at the
- * same ratio. Stored data pays the Adler-32 in JavaScript (about 1 GB/s), which zlib's level 0 did in C.
+ * `node dist/tools/zlib-bench.js` prints this against one level-1 node:zlib stream (BENCHMARKS.md). The main
+ * thread only samples the windows and joins the segments; zlib reads every byte, on the thread pool.
  */
 import { availableParallelism } from 'node:os';
-import { promisify } from 'node:util';
-import { constants, deflateRaw, type ZlibOptions } from 'node:zlib';
+import { once } from 'node:events';
+import { constants, createDeflate, type ZlibOptions } from 'node:zlib';
 
 /** zlib level for the windows worth compressing: git keeps the bytes as sent, so size is traded for time. */
 export const STREAM_DEFLATE_LEVEL = 1;
@@ -25,7 +24,8 @@ export type DeflateMode = 'store' | 'huffman' | 'fast';
 
 // memLevel 9 (a hash table twice zlib's default) makes level 1 about a quarter faster on data that mixes
 // repeats and noise, at the same ratio; it costs 256 KiB more per segment being deflated.
-const SETTINGS: Record<Exclude<DeflateMode, 'store'>, ZlibOptions> = {
+const SETTINGS: Record<DeflateMode, ZlibOptions> = {
+  store: { level: 0 },
   huffman: { level: STREAM_DEFLATE_LEVEL, strategy: constants.Z_HUFFMAN_ONLY },
   fast: { level: STREAM_DEFLATE_LEVEL, memLevel: 9 },
 };
@@ -86,41 +86,35 @@ export function chooseMode(window: Uint8Array): DeflateMode {
  * libuv's thread pool, so a large body uses more than one core. Each segment but the last ends with a sync
  * flush (a byte boundary, no final bit), and one compressed as LZ gets the 32 KiB before it as its
  * dictionary, so matches still reach back across the cut. The segments are joined between a zlib header and
- * an empty final block plus the Adler-32 of the whole input: one stream that inflates to the input.
+ * an empty final block plus the Adler-32 of the whole input (combined from each segment's, which zlib
+ * computes): one stream that inflates to the input.
  * An error from `chunks` ends the output with that same error.
  */
 export async function* adaptiveDeflate(chunks: AsyncIterable<Uint8Array>): AsyncGenerator<Buffer> {
   // Settled in order; each has a handler attached at once, so one abandoned by an early return or an
   // error is never an unhandled rejection.
-  const pending: Promise<Buffer[]>[] = [];
+  const pending: Promise<Segment>[] = [];
   let adler = 1;
   let before: Buffer | undefined;
   // The header goes out with the first segment: nothing is yielded before the source has been read.
   let header: Buffer | undefined = Buffer.from(ZLIB_HEADER);
-  const next = async (): Promise<Buffer[]> => {
+  const next = async (): Promise<Buffer> => {
     const segment = await pending.shift()!;
-    if (header === undefined) return segment;
-    const first = [header, ...segment];
+    adler = adler32Combine(adler, segment.adler, segment.length);
+    if (header === undefined) return segment.body;
+    const first = Buffer.concat([header, segment.body]);
     header = undefined;
     return first;
   };
   for await (const run of runs(chunks)) {
-    adler = adler32(adler, run.bytes);
-    let segment: Promise<Buffer[]>;
-    if (run.mode === 'store') {
-      segment = Promise.resolve(storedBlocks(run.bytes));
-    } else {
-      await deflateSlot();
-      segment = deflateSegment(run.bytes, run.mode, run.mode === 'fast' ? before : undefined)
-        .then((z) => [z])
-        .finally(releaseDeflateSlot);
-    }
+    await deflateSlot();
+    const segment = deflateSegment(run.bytes, run.mode, run.mode === 'fast' ? before : undefined).finally(releaseDeflateSlot);
     segment.catch(() => {});
     pending.push(segment);
     before = lastBytes(before, run.bytes, DICTIONARY_BYTES);
-    if (pending.length >= IN_FLIGHT) yield* await next();
+    if (pending.length >= IN_FLIGHT) yield await next();
   }
-  while (pending.length > 0) yield* await next();
+  while (pending.length > 0) yield await next();
   const trailer = Buffer.alloc(4);
   trailer.writeUInt32BE(adler);
   yield Buffer.concat([header ?? Buffer.alloc(0), FINAL_EMPTY_BLOCK, trailer]);
@@ -142,8 +136,6 @@ const DICTIONARY_BYTES = 32 * 1024;
  */
 const IN_FLIGHT = Math.min(3, Math.max(2, availableParallelism()));
 
-const deflateRawAsync = promisify(deflateRaw) as (data: Buffer, options: ZlibOptions) => Promise<Buffer>;
-
 let deflating = 0;
 const waiting: (() => void)[] = [];
 
@@ -159,33 +151,51 @@ function releaseDeflateSlot(): void {
   else next();
 }
 
-function deflateSegment(data: Buffer, mode: Exclude<DeflateMode, 'store'>, dictionary: Buffer | undefined): Promise<Buffer> {
-  return deflateRawAsync(data, {
+/** One run deflated: raw deflate data ending in a sync flush (so on a byte boundary, not final), and its Adler-32. */
+interface Segment {
+  body: Buffer;
+  adler: number;
+  length: number;
+}
+
+/**
+ * Deflates one run as a zlib stream of its own on the thread pool (input, then a sync flush, then the end) and
+ * takes it apart: the 2-byte header (6 with a dictionary's id) and, after the sync flush, the empty final block
+ * and the Adler-32 that Z_FINISH adds. The checksum comes from zlib, so the main thread never reads the bytes.
+ */
+async function deflateSegment(data: Buffer, mode: DeflateMode, dictionary: Buffer | undefined): Promise<Segment> {
+  const z = createDeflate({
     ...SETTINGS[mode],
-    finishFlush: constants.Z_SYNC_FLUSH,
     // One output buffer that fits the whole segment: each one filled is a trip back from the thread pool.
     chunkSize: Math.max(64 * 1024, data.length + (data.length >> 6) + 1024),
     ...(dictionary === undefined ? {} : { dictionary }),
   });
-}
-
-/**
- * `data` as stored (uncompressed) deflate blocks, none final, each a 5-byte header and a view of up to
- * 65535 input bytes: what zlib's level 0 writes, without copying the bytes or a trip to the thread pool.
- */
-export function storedBlocks(data: Buffer): Buffer[] {
   const out: Buffer[] = [];
-  for (let pos = 0; pos < data.length; pos += MAX_STORED) {
-    const len = Math.min(MAX_STORED, data.length - pos);
-    const head = Buffer.alloc(5); // BFINAL 0, BTYPE 00, padded to the byte; then LEN and NLEN, little-endian
-    head.writeUInt16LE(len, 1);
-    head.writeUInt16LE(len ^ 0xffff, 3);
-    out.push(head, data.subarray(pos, pos + len));
-  }
-  return out;
+  z.on('data', (part: Buffer) => out.push(part));
+  const ended = once(z, 'end');
+  z.write(data);
+  // end() only once the flush is done: a flush still queued when the stream ends is merged into Z_FINISH.
+  z.flush(constants.Z_SYNC_FLUSH, () => z.end());
+  await ended;
+  return splitSegment(out.length === 1 ? out[0]! : Buffer.concat(out), mode === 'store', data.length);
 }
 
-const MAX_STORED = 0xffff;
+/** After a sync flush, Z_FINISH writes an empty final block: stored at level 0, fixed-Huffman otherwise. */
+const FINAL_STORED = Buffer.from([0x01, 0x00, 0x00, 0xff, 0xff]);
+/** A sync flush ends with an empty stored block, whose length fields are these bytes. */
+const SYNC_MARK = Buffer.from([0x00, 0x00, 0xff, 0xff]);
+
+/** The parts of one segment's zlib stream (see deflateSegment); throws if zlib wrote anything else. */
+export function splitSegment(z: Buffer, stored: boolean, length: number): Segment {
+  const headerLength = z.length > 1 && (z[1]! & 0x20) !== 0 ? 6 : 2; // FDICT: a dictionary id follows
+  const final = stored ? FINAL_STORED : FINAL_EMPTY_BLOCK;
+  const end = z.length - 4 - final.length;
+  if (end - SYNC_MARK.length < headerLength || !z.subarray(end, end + final.length).equals(final) ||
+    !z.subarray(end - SYNC_MARK.length, end).equals(SYNC_MARK)) {
+    throw new Error('zlib ended a segment other than with a sync flush and an empty final block');
+  }
+  return { body: z.subarray(headerLength, end), adler: z.readUInt32BE(z.length - 4), length };
+}
 
 /** The last `n` bytes of `prev` followed by `next`. */
 function lastBytes(prev: Buffer | undefined, next: Buffer, n: number): Buffer {
@@ -193,19 +203,18 @@ function lastBytes(prev: Buffer | undefined, next: Buffer, n: number): Buffer {
   return Buffer.concat([prev.subarray(Math.max(0, prev.length - (n - next.length))), next]);
 }
 
-/** Adler-32 (RFC 1950) of `data` continuing from `adler`. Sums are reduced every 5552 bytes, the most that cannot overflow. */
-export function adler32(adler: number, data: Uint8Array): number {
-  let a = adler & 0xffff;
-  let b = adler >>> 16;
-  for (let i = 0; i < data.length; ) {
-    const end = Math.min(data.length, i + 5552);
-    for (; i < end; i++) {
-      a += data[i]!;
-      b += a;
-    }
-    a %= 65521;
-    b %= 65521;
-  }
+/**
+ * The Adler-32 of two byte strings one after the other, from the checksum of each and the second one's length
+ * (as zlib's adler32_combine): the sum of bytes carries over, and the sum of sums gains the first sum once per
+ * byte of the second.
+ */
+export function adler32Combine(first: number, second: number, secondLength: number): number {
+  const BASE = 65521;
+  const n = secondLength % BASE;
+  const a1 = first & 0xffff;
+  const b1 = first >>> 16;
+  const a = (a1 + (second & 0xffff) + BASE - 1) % BASE;
+  const b = (b1 + (second >>> 16) + n * a1 + BASE - n) % BASE;
   return ((b << 16) | a) >>> 0;
 }
 
