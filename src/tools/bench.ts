@@ -17,6 +17,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Agent, request } from 'undici';
 import { DEFAULT_MAX_BODY_BYTES } from '../api/config.js';
+import { startCommand } from '../api/launch.js';
 import { ensureBareRepo } from '../embedded/default-repo.js';
 import { startHttpBackend, type BackendCounts, type HttpBackendServer } from '../embedded/http-backend.js';
 import { ArgsError, formatDuration, parseDuration, parseFlags } from './args.js';
@@ -485,7 +486,8 @@ export async function runBench(args: BenchArgs, progress: (line: string) => void
       (args.inProcess
         ? 'API: in the benchmark process (--in-process), one server per repository (BACKEND_TYPE=git, log lines ' +
           'formatted and dropped); peak RSS figures are the whole benchmark process\'s'
-        : 'API: a child process `node dist/api/server.js` per repository (BACKEND_TYPE=git, LOG_LEVEL=info, log to ' +
+        : `API: a child process per repository, started as \`npm start\` starts it (\`${startCommand()}\`; ` +
+          'BACKEND_TYPE=git, LOG_LEVEL=info, log to ' +
           'a file)') +
         '; git server: the real `git http-backend` behind startHttpBackend (one CGI per request); client: undici ' +
         'with keep-alive.',
