@@ -3,8 +3,8 @@
 // accepts packs whose entries it wrote; and a reader that stops early or a source that fails ends it cleanly.
 import t, { type Test } from 'tap';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { constants, deflateSync, inflateSync } from 'node:zlib';
-import { ADAPTIVE_WINDOW, adaptiveDeflate, adler32Combine, chooseMode, splitSegment } from '../src/pack/adaptive-deflate.js';
+import { constants, deflateSync, inflateRawSync, inflateSync } from 'node:zlib';
+import { ADAPTIVE_WINDOW, adaptiveDeflate, adler32, adler32Combine, chooseMode, splitSegment, storedBlocks } from '../src/pack/adaptive-deflate.js';
 import { hashObject } from '../src/pack/oid.js';
 import { writePack, type PackInput } from '../src/pack/pack-writer.js';
 import { catFiles, chunked, collect, gitText, initRepo, seededRandom } from '../fixtures/pack-git.js';
@@ -211,20 +211,41 @@ t.test('splitSegment takes a sync-flushed zlib stream apart, and refuses anythin
   const flushedThenFinished = (options: object): Buffer => {
     const body = deflateSync(data, { ...options, finishFlush: constants.Z_SYNC_FLUSH });
     // What Z_FINISH adds after a sync flush with no more input (an empty final block), then the checksum.
-    const final = (options as { level: number }).level === 0 ? [0x01, 0x00, 0x00, 0xff, 0xff] : [0x03, 0x00];
     const z = deflateSync(data, options);
-    return Buffer.concat([body, Buffer.from(final), z.subarray(z.length - 4)]);
+    return Buffer.concat([body, Buffer.from([0x03, 0x00]), z.subarray(z.length - 4)]);
   };
-  for (const [label, options, stored] of [['level 1', { level: 1 }, false], ['level 0', { level: 0 }, true],
-    ['with a dictionary', { level: 1, dictionary: data.subarray(0, 1000) }, false]] as const) {
+  for (const [label, options] of [['level 1', { level: 1 }], ['Huffman only', { level: 1, strategy: constants.Z_HUFFMAN_ONLY }],
+    ['with a dictionary', { level: 1, dictionary: data.subarray(0, 1000) }]] as const) {
     const z = flushedThenFinished(options);
-    const seg = splitSegment(z, stored, data.length);
+    const seg = splitSegment(z, data.length);
     t.equal(seg.adler, z.readUInt32BE(z.length - 4), `${label}: the checksum`);
-    const raw = Buffer.concat([Buffer.from([0x78, 0x01]), seg.body, Buffer.from([0x03, 0x00]), z.subarray(z.length - 4)]);
+    const raw = Buffer.concat([Buffer.from([0x78, 0x01]), ...seg.parts, Buffer.from([0x03, 0x00]), z.subarray(z.length - 4)]);
     if (label !== 'with a dictionary') t.ok(inflateSync(raw).equals(data), `${label}: the body is the data's deflate blocks`);
   }
-  t.throws(() => splitSegment(deflateSync(data, { level: 1 }), false, data.length), /sync flush/, 'a plainly finished stream');
-  t.throws(() => splitSegment(Buffer.from([0x78, 0x01, 0x03, 0x00]), false, 0), /sync flush/, 'too short');
+  t.throws(() => splitSegment(deflateSync(data, { level: 1 }), data.length), /sync flush/, 'a plainly finished stream');
+  t.throws(() => splitSegment(Buffer.from([0x78, 0x01, 0x03, 0x00]), 0), /sync flush/, 'too short');
+});
+
+t.test('adler32 matches zlib, however the input is split', async (t) => {
+  for (const data of [Buffer.alloc(0), Buffer.from('a'), noise(5551), noise(5552), noise(5553), Buffer.alloc(200_000, 0xff), noise(300_000)]) {
+    const z = deflateSync(data, { level: 0 });
+    const expected = z.readUInt32BE(z.length - 4);
+    t.equal(adler32(1, data), expected, `${data.length} bytes whole`);
+    const cut = Math.floor(data.length / 3);
+    t.equal(adler32(adler32(1, data.subarray(0, cut)), data.subarray(cut)), expected, `${data.length} bytes in two`);
+  }
+});
+
+t.test('stored blocks are what inflate reads back, 65535 bytes at most each', async (t) => {
+  for (const n of [0, 1, 65_535, 65_536, 200_000]) {
+    const data = noise(n);
+    const blocks = storedBlocks(data);
+    t.equal(blocks.length, 2 * Math.ceil(n / 65_535), `${n} bytes: ${blocks.length / 2} blocks`);
+    const raw = Buffer.concat([...blocks, Buffer.from([0x03, 0x00])]);
+    t.ok(inflateRawSync(raw).equals(data), `${n} bytes inflate back`);
+  }
+  const view = noise(70_000);
+  t.equal(storedBlocks(view)[1]!.buffer, view.buffer, 'the bytes are views of the input, not copies');
 });
 
 t.test('many streams at once share the deflate slots and each still comes out whole', async (t) => {

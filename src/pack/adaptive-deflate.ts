@@ -5,8 +5,8 @@
  * bytes are skewed but do not repeat (base64, hex), level 1 when it repeats (text, structured data).
  * Deflating random bytes at level 1 costs twenty times storing them.
  *
- * `node dist/tools/zlib-bench.js` prints this against one level-1 node:zlib stream (BENCHMARKS.md). The main
- * thread only samples the windows and joins the segments; zlib reads every byte, on the thread pool.
+ * `node dist/tools/zlib-bench.js` prints this against one level-1 node:zlib stream (BENCHMARKS.md). Of the
+ * bytes, the main thread only samples windows and checksums stored runs; zlib deflates on the thread pool.
  */
 import { availableParallelism } from 'node:os';
 import { once } from 'node:events';
@@ -24,8 +24,7 @@ export type DeflateMode = 'store' | 'huffman' | 'fast';
 
 // memLevel 9 (a hash table twice zlib's default) makes level 1 about a quarter faster on data that mixes
 // repeats and noise, at the same ratio; it costs 256 KiB more per segment being deflated.
-const SETTINGS: Record<DeflateMode, ZlibOptions> = {
-  store: { level: 0 },
+const SETTINGS: Record<Exclude<DeflateMode, 'store'>, ZlibOptions> = {
   huffman: { level: STREAM_DEFLATE_LEVEL, strategy: constants.Z_HUFFMAN_ONLY },
   fast: { level: STREAM_DEFLATE_LEVEL, memLevel: 9 },
 };
@@ -82,8 +81,8 @@ export function chooseMode(window: Uint8Array): DeflateMode {
 
 /**
  * zlib-deflates a stream of bytes into exactly one zlib stream, choosing the parameters per window (see
- * chooseMode). Runs of alike windows are deflated as independent raw-deflate segments, several at once on
- * libuv's thread pool, so a large body uses more than one core. Each segment but the last ends with a sync
+ * chooseMode). Runs of alike windows are deflated as independent segments, several at once on libuv's
+ * thread pool, so a large body uses more than one core (see deflateSegment). Each segment ends with a sync
  * flush (a byte boundary, no final bit), and one compressed as LZ gets the 32 KiB before it as its
  * dictionary, so matches still reach back across the cut. The segments are joined between a zlib header and
  * an empty final block plus the Adler-32 of the whole input (combined from each segment's, which zlib
@@ -98,23 +97,28 @@ export async function* adaptiveDeflate(chunks: AsyncIterable<Uint8Array>): Async
   let before: Buffer | undefined;
   // The header goes out with the first segment: nothing is yielded before the source has been read.
   let header: Buffer | undefined = Buffer.from(ZLIB_HEADER);
-  const next = async (): Promise<Buffer> => {
+  const next = async (): Promise<Buffer[]> => {
     const segment = await pending.shift()!;
     adler = adler32Combine(adler, segment.adler, segment.length);
-    if (header === undefined) return segment.body;
-    const first = Buffer.concat([header, segment.body]);
+    if (header === undefined) return segment.parts;
+    const first = [header, ...segment.parts];
     header = undefined;
     return first;
   };
   for await (const run of runs(chunks)) {
-    await deflateSlot();
-    const segment = deflateSegment(run.bytes, run.mode, run.mode === 'fast' ? before : undefined).finally(releaseDeflateSlot);
+    let segment: Promise<Segment>;
+    if (run.mode === 'store') {
+      segment = Promise.resolve({ parts: storedBlocks(run.bytes), adler: adler32(1, run.bytes), length: run.bytes.length });
+    } else {
+      await deflateSlot();
+      segment = deflateSegment(run.bytes, run.mode, run.mode === 'fast' ? before : undefined).finally(releaseDeflateSlot);
+    }
     segment.catch(() => {});
     pending.push(segment);
     before = lastBytes(before, run.bytes, DICTIONARY_BYTES);
-    if (pending.length >= IN_FLIGHT) yield await next();
+    if (pending.length >= IN_FLIGHT) yield* await next();
   }
-  while (pending.length > 0) yield await next();
+  while (pending.length > 0) yield* await next();
   const trailer = Buffer.alloc(4);
   trailer.writeUInt32BE(adler);
   yield Buffer.concat([header ?? Buffer.alloc(0), FINAL_EMPTY_BLOCK, trailer]);
@@ -151,9 +155,9 @@ function releaseDeflateSlot(): void {
   else next();
 }
 
-/** One run deflated: raw deflate data ending in a sync flush (so on a byte boundary, not final), and its Adler-32. */
+/** One run deflated: raw deflate data ending on a byte boundary, no block final, and the run's Adler-32. */
 interface Segment {
-  body: Buffer;
+  parts: Buffer[];
   adler: number;
   length: number;
 }
@@ -161,9 +165,9 @@ interface Segment {
 /**
  * Deflates one run as a zlib stream of its own on the thread pool (input, then a sync flush, then the end) and
  * takes it apart: the 2-byte header (6 with a dictionary's id) and, after the sync flush, the empty final block
- * and the Adler-32 that Z_FINISH adds. The checksum comes from zlib, so the main thread never reads the bytes.
+ * and the Adler-32 that Z_FINISH adds. The checksum comes from zlib, so the main thread never reads these bytes.
  */
-async function deflateSegment(data: Buffer, mode: DeflateMode, dictionary: Buffer | undefined): Promise<Segment> {
+async function deflateSegment(data: Buffer, mode: Exclude<DeflateMode, 'store'>, dictionary: Buffer | undefined): Promise<Segment> {
   const z = createDeflate({
     ...SETTINGS[mode],
     // One output buffer that fits the whole segment: each one filled is a trip back from the thread pool.
@@ -177,24 +181,59 @@ async function deflateSegment(data: Buffer, mode: DeflateMode, dictionary: Buffe
   // end() only once the flush is done: a flush still queued when the stream ends is merged into Z_FINISH.
   z.flush(constants.Z_SYNC_FLUSH, () => z.end());
   await ended;
-  return splitSegment(out.length === 1 ? out[0]! : Buffer.concat(out), mode === 'store', data.length);
+  return splitSegment(out.length === 1 ? out[0]! : Buffer.concat(out), data.length);
 }
 
-/** After a sync flush, Z_FINISH writes an empty final block: stored at level 0, fixed-Huffman otherwise. */
-const FINAL_STORED = Buffer.from([0x01, 0x00, 0x00, 0xff, 0xff]);
 /** A sync flush ends with an empty stored block, whose length fields are these bytes. */
 const SYNC_MARK = Buffer.from([0x00, 0x00, 0xff, 0xff]);
 
 /** The parts of one segment's zlib stream (see deflateSegment); throws if zlib wrote anything else. */
-export function splitSegment(z: Buffer, stored: boolean, length: number): Segment {
+export function splitSegment(z: Buffer, length: number): Segment {
   const headerLength = z.length > 1 && (z[1]! & 0x20) !== 0 ? 6 : 2; // FDICT: a dictionary id follows
-  const final = stored ? FINAL_STORED : FINAL_EMPTY_BLOCK;
+  const final = FINAL_EMPTY_BLOCK; // what Z_FINISH writes after a sync flush, at level 1
   const end = z.length - 4 - final.length;
   if (end - SYNC_MARK.length < headerLength || !z.subarray(end, end + final.length).equals(final) ||
     !z.subarray(end - SYNC_MARK.length, end).equals(SYNC_MARK)) {
     throw new Error('zlib ended a segment other than with a sync flush and an empty final block');
   }
-  return { body: z.subarray(headerLength, end), adler: z.readUInt32BE(z.length - 4), length };
+  return { parts: [z.subarray(headerLength, end)], adler: z.readUInt32BE(z.length - 4), length };
+}
+
+/**
+ * `data` as stored deflate blocks, none final, each a 5-byte header and a view of up to 65535 input bytes:
+ * what zlib's level 0 writes, without copying the bytes (a stored run needs no zlib state nor output buffer).
+ */
+export function storedBlocks(data: Buffer): Buffer[] {
+  const out: Buffer[] = [];
+  for (let pos = 0; pos < data.length; pos += MAX_STORED) {
+    const len = Math.min(MAX_STORED, data.length - pos);
+    const head = Buffer.alloc(5); // BFINAL 0, BTYPE 00, padded to the byte; then LEN and NLEN, little-endian
+    head.writeUInt16LE(len, 1);
+    head.writeUInt16LE(len ^ 0xffff, 3);
+    out.push(head, data.subarray(pos, pos + len));
+  }
+  return out;
+}
+
+const MAX_STORED = 0xffff;
+
+/**
+ * Adler-32 (RFC 1950) of `data` continuing from `adler`, for stored runs (about 1 GB/s here; zlib computes it
+ * for the runs it deflates). Sums are reduced every 5552 bytes, the most that cannot overflow.
+ */
+export function adler32(adler: number, data: Uint8Array): number {
+  let a = adler & 0xffff;
+  let b = adler >>> 16;
+  for (let i = 0; i < data.length; ) {
+    const end = Math.min(data.length, i + 5552);
+    for (; i < end; i++) {
+      a += data[i]!;
+      b += a;
+    }
+    a %= 65521;
+    b %= 65521;
+  }
+  return ((b << 16) | a) >>> 0;
 }
 
 /** The last `n` bytes of `prev` followed by `next`. */
