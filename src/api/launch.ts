@@ -7,9 +7,9 @@
  *   short-lived buffers are collected (and their memory freed) sooner, for a little more GC work.
  * - glibc's malloc raises its mmap threshold to the size of any large block freed (up to 32 MiB), after which
  *   blocks of that size come from the heap, where freed memory stays resident. A fixed threshold and trim
- *   threshold (which also turn that adjustment off) hand freed blocks back. In 3-minute soaks at 10 MiB files
- *   the peak RSS was 110 MiB without either, 95 MiB with the fixed mmap threshold alone, 88 MiB with all of
- *   this (BENCHMARKS.md). Other C libraries ignore these variables.
+ *   threshold (which also turn that adjustment off) hand freed blocks back. In 3- and 5-minute soaks at 10 MiB
+ *   files the peak RSS was 110 MiB without either, 97 MiB with the fixed mmap threshold alone, 86 MiB with all
+ *   of this (BENCHMARKS.md). Other C libraries ignore these variables.
  */
 export const SERVER_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=1'];
 
