@@ -6,8 +6,9 @@ import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from 'undici';
+import { expectConfigError } from '../fixtures/config.js';
 import { presentedToken, requiredAccess } from '../src/api/auth.js';
-import { ConfigError, loadConfig, parseTokenFile, redactedConfig, secretsOf } from '../src/api/config.js';
+import { loadConfig, parseTokenFile, redactedConfig, secretsOf } from '../src/api/config.js';
 import { createLogger } from '../src/api/logger.js';
 import { startServer } from '../src/api/server.js';
 import { MemoryStore } from '../src/store/memory-store.js';
@@ -256,16 +257,7 @@ t.test('invalid token configuration: one ConfigError line that names the source 
       /^a token in API_TOKENS_FILE \(line 2\) is also configured as a read-write token; give each token one access level$/],
   ];
   for (const [env, message] of cases) {
-    let caught: unknown;
-    try {
-      loadConfig(env);
-    } catch (err) {
-      caught = err;
-    }
-    t.ok(caught instanceof ConfigError, `${JSON.stringify(env)} → ConfigError`);
-    const msg = (caught as Error).message;
-    t.match(msg, message);
-    t.notMatch(msg, /\n/, 'one line');
+    const msg = expectConfigError(t, env, message);
     for (const token of [RW, RO, RW2]) t.notOk(msg.includes(token), 'no token in the message');
   }
   t.same(loadConfig({ API_TOKENS_RW: '', API_TOKENS_RO: '  ', API_TOKENS_FILE: '' }).apiTokens, [],

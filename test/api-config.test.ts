@@ -1,8 +1,9 @@
 // loadConfig: defaults, every variable, credentials from all sources, and one clear line per invalid value.
 import t from 'tap';
 import { resolve } from 'node:path';
+import { expectConfigError } from '../fixtures/config.js';
 import {
-  basicAuthHeader, ConfigError, formatCommitMessage, loadConfig, redact, redactedConfig, secretsOf,
+  basicAuthHeader, formatCommitMessage, loadConfig, redact, redactedConfig, secretsOf,
 } from '../src/api/config.js';
 import type { GitStoreOptions } from '../src/store/git-store.js';
 
@@ -86,18 +87,7 @@ t.test('invalid values: a ConfigError whose message is one line naming the varia
     [{ SPOOL_THRESHOLD_BYTES: '-1' }, /^SPOOL_THRESHOLD_BYTES must be a whole number/],
     [{ METRICS_PUBLIC: 'maybe' }, /^METRICS_PUBLIC must be true or false \(got "maybe"\)/],
   ];
-  for (const [env, message] of cases) {
-    let caught: unknown;
-    try {
-      loadConfig(env);
-    } catch (err) {
-      caught = err;
-    }
-    t.ok(caught instanceof ConfigError, `${JSON.stringify(env)} → ConfigError`);
-    const msg = (caught as Error).message;
-    t.match(msg, message, JSON.stringify(env));
-    t.notMatch(msg, /\n/, 'one line');
-  }
+  for (const [env, message] of cases) expectConfigError(t, env, message);
 });
 
 t.test('a GIT_REPO_URL is never echoed in an error (it may hold a token)', async (t) => {
