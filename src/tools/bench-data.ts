@@ -86,3 +86,11 @@ export function benchData(kind: DataKind, size: number, seed = 1): Buffer {
   }
   return out;
 }
+
+/** How the zlib benchmarks feed a stream: 64 KiB at a time, as a request body arrives. */
+export const FEED_CHUNK = 64 * 1024;
+
+/** `data` in views of FEED_CHUNK bytes (the last one shorter). */
+export function* feedChunks(data: Buffer): Generator<Buffer> {
+  for (let at = 0; at < data.length; at += FEED_CHUNK) yield data.subarray(at, at + FEED_CHUNK);
+}

@@ -335,7 +335,7 @@ async function sizePhase(ctx: Ctx, server: ApiProcess, repo: string, raw: RawGit
 
 async function repoPhase(ctx: Ctx, server: ApiProcess, repo: string, shape: RepoShape, reps: number): Promise<RepoResult> {
   const counts = () => ctx.backend.counts(repo);
-  const floor = await repoFloor(ctx, repo, shape);
+  const floor = await repoFloor(ctx, repo, shape, reps);
   await resetPeakRss(server.pid);
   // Learns the remote's capabilities and loads the branch tip and root tree, untimed; the files below are then
   // read from directories this process has not seen.
@@ -365,7 +365,7 @@ async function repoPhase(ctx: Ctx, server: ApiProcess, repo: string, shape: Repo
  * its pushes carry what the API's do (blob, directory tree, root tree of the same size, commit) and the server
  * checks them against the same history.
  */
-async function repoFloor(ctx: Ctx, repo: string, shape: RepoShape): Promise<{
+async function repoFloor(ctx: Ctx, repo: string, shape: RepoShape, reps: number): Promise<{
   get(i: number, into: Samples): Promise<void>;
   put(i: number, into: Samples): Promise<void>;
 }> {
@@ -384,12 +384,15 @@ async function repoFloor(ctx: Ctx, repo: string, shape: RepoShape): Promise<{
     throw new Error(`${repo}: the floor's trees differ from the imported commit's`);
   }
   await git('update-ref', FLOOR_REF, imported);
+  // The tree of every directory the phase reads, in one call.
+  const dirs = Array.from({ length: reps }, (_, i) => filePath(i, 0).split('/')[0]!);
+  const dirTrees = (await git('rev-parse', ...dirs.map((d) => `${imported}:${d}`))).split('\n');
   const raw = new RawGit(`${ctx.backend.url}/${repo}.git`, ctx.agent);
   const counts = () => ctx.backend.counts(repo);
   return {
     async get(i, into) {
       const path = filePath(i, 0);
-      const dirTree = await git('rev-parse', `${imported}:${path.slice(0, path.indexOf('/'))}`);
+      const dirTree = dirTrees[i]!;
       await sample(into, counts, async () => {
         if ((await raw.lsRef(FLOOR_REF)) === undefined) throw new Error(`${FLOOR_REF} is missing`);
         await raw.fetchObject(dirTree, 'tree:0');

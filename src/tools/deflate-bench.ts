@@ -5,10 +5,8 @@ import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createDeflate, inflateSync } from 'node:zlib';
 import { adaptiveDeflate } from '../pack/adaptive-deflate.js';
-import { benchData, DATA_KINDS, type DataKind } from './bench-data.js';
+import { benchData, DATA_KINDS, feedChunks, type DataKind } from './bench-data.js';
 import { markdownTable, sizeLabel, type Cell } from './bench-markdown.js';
-
-const CHUNK = 64 * 1024;
 
 export interface DeflateRow {
   kind: DataKind;
@@ -16,10 +14,6 @@ export interface DeflateRow {
   /** Best of the repetitions, MB/s of input, and output size / input size. */
   stream: { mbPerSec: number; ratio: number };
   adaptive: { mbPerSec: number; ratio: number };
-}
-
-function* chunks(data: Buffer): Generator<Buffer> {
-  for (let at = 0; at < data.length; at += CHUNK) yield data.subarray(at, at + CHUNK);
 }
 
 async function levelOneStream(data: Buffer): Promise<Buffer> {
@@ -30,13 +24,13 @@ async function levelOneStream(data: Buffer): Promise<Buffer> {
       done();
     },
   });
-  await pipeline(Readable.from(chunks(data)), createDeflate({ level: 1 }), sink);
+  await pipeline(Readable.from(feedChunks(data)), createDeflate({ level: 1 }), sink);
   return Buffer.concat(parts);
 }
 
 async function adaptive(data: Buffer): Promise<Buffer> {
   const parts: Buffer[] = [];
-  for await (const part of adaptiveDeflate(Readable.from(chunks(data)))) parts.push(part);
+  for await (const part of adaptiveDeflate(Readable.from(feedChunks(data)))) parts.push(part);
   return Buffer.concat(parts);
 }
 

@@ -15,7 +15,7 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { constants, createDeflate, createInflate, deflateSync, inflateSync } from 'node:zlib';
 import { Deflate, Inflate, deflate, inflate } from 'pako';
-import { DATA_DESCRIPTION, mixedData } from './bench-data.js';
+import { DATA_DESCRIPTION, FEED_CHUNK, feedChunks, mixedData } from './bench-data.js';
 import { MiB, markdownTable, mibCell, sizeLabel, type Cell } from './bench-markdown.js';
 import { peakRss, resetPeakRss } from './bench-proc.js';
 import { formatDeflateTable, runDeflateBench } from './deflate-bench.js';
@@ -23,7 +23,6 @@ import { isEntryPoint, runTool } from '../entry-point.js';
 
 /** src/pack/pack-writer.ts calls deflateSync/createDeflate without options: zlib's default level (6). */
 export const PACK_LEVEL = constants.Z_DEFAULT_COMPRESSION;
-const CHUNK = 64 * 1024;
 const WARMUP_REPS = 5;
 
 export type Lib = 'pako' | 'node:zlib';
@@ -33,10 +32,6 @@ export type Api = 'one-shot' | 'streaming';
 /** Runs one operation over `input`; returns the number of bytes it produced. */
 type Runner = (input: Buffer) => number | Promise<number>;
 
-function* chunks(data: Buffer): Generator<Buffer> {
-  for (let at = 0; at < data.length; at += CHUNK) yield data.subarray(at, at + CHUNK);
-}
-
 async function countStream(source: Buffer, transform: Transform): Promise<number> {
   let n = 0;
   const sink = new Writable({
@@ -45,7 +40,7 @@ async function countStream(source: Buffer, transform: Transform): Promise<number
       done();
     },
   });
-  await pipeline(Readable.from(chunks(source)), transform, sink);
+  await pipeline(Readable.from(feedChunks(source)), transform, sink);
   return n;
 }
 
@@ -55,7 +50,9 @@ function pakoStream(engine: Deflate | Inflate, input: Buffer): number {
     n += part.length;
   };
   if (input.length === 0) engine.push(input, true);
-  for (let at = 0; at < input.length; at += CHUNK) engine.push(input.subarray(at, at + CHUNK), at + CHUNK >= input.length);
+  for (let at = 0; at < input.length; at += FEED_CHUNK) {
+    engine.push(input.subarray(at, at + FEED_CHUNK), at + FEED_CHUNK >= input.length);
+  }
   if (engine.err !== 0) throw new Error(`pako: ${engine.msg}`);
   return n;
 }
