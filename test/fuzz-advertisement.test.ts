@@ -2,8 +2,9 @@
 // `git http-backend` really answers, mutated as bytes and as pkt lists: valid result or typed error only.
 import t from 'tap';
 import {
-  type InfoRefs, isOid, parseCapabilityList, parseInfoRefs, parseLsRefs, parseV0Refs, parseV2Capabilities, type RefList,
+  type InfoRefs, parseCapabilityList, parseInfoRefs, parseLsRefs, parseV0Refs, parseV2Capabilities, type RefList,
 } from '../src/protocol/advertisement.js';
+import { isSha1OrSha256Hex } from '../src/pack/object.js';
 import { decodePkts, encodePkts, type Pkt } from '../src/protocol/pkt-line.js';
 import {
   assertFuzz, check, GENERIC_MUTATORS, mutate, randomInput, type Rng, runFuzz, tweakPktLength,
@@ -61,8 +62,8 @@ function mutant(rng: Rng, seed: Buffer): Buffer {
 }
 
 function checkRefList(list: RefList): void {
-  for (const [name, oid] of list.refs) check(name !== '' && isOid(oid), `bad ref ${name} -> ${oid}`);
-  for (const [name, oid] of list.peeled) check(name !== '' && isOid(oid), `bad peeled ${name} -> ${oid}`);
+  for (const [name, oid] of list.refs) check(name !== '' && isSha1OrSha256Hex(oid), `bad ref ${name} -> ${oid}`);
+  for (const [name, oid] of list.peeled) check(name !== '' && isSha1OrSha256Hex(oid), `bad peeled ${name} -> ${oid}`);
   for (const [name, target] of list.symrefs) check(name !== '' && target !== '', `bad symref ${name} -> ${target}`);
   for (const [k, v] of list.capabilities) check(typeof k === 'string' && typeof v === 'string', 'capability');
 }

@@ -1,6 +1,6 @@
 import t from 'tap';
 import { decodeCommit, decodeTag, encodeCommit, encodeTag, formatIdentity, parseIdentity, type Commit } from '../src/pack/commit.js';
-import { ZERO_OID, isOid } from '../src/pack/object.js';
+import { ZERO_OID, isOid, isSha1OrSha256Hex } from '../src/pack/object.js';
 import { ObjectHasher, hashObject } from '../src/pack/oid.js';
 import {
   BLOB_MODE,
@@ -21,6 +21,9 @@ t.test('object ids', async (t) => {
   t.ok(isOid('e69de29bb2d1d6434b8b29ae775ad8c2e48c5391'));
   t.notOk(isOid('E69DE29BB2D1D6434B8B29AE775AD8C2E48C5391'));
   t.notOk(isOid('e69de29b'));
+  t.notOk(isOid('a'.repeat(64)), 'isOid is SHA-1 only');
+  t.ok(isSha1OrSha256Hex('a'.repeat(40)) && isSha1OrSha256Hex('a'.repeat(64)));
+  t.notOk(isSha1OrSha256Hex('a'.repeat(50)) || isSha1OrSha256Hex('A'.repeat(64)));
 });
 
 t.test('hashObject matches git hash-object for blobs', async (t) => {

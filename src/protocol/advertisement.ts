@@ -1,5 +1,6 @@
 // Pure parsers for what servers advertise: the info/refs answer (v0/v1 ref list or v2 capabilities)
 // and the v2 ls-refs answer.
+import { isSha1OrSha256Hex } from '../pack/object.js';
 import { ProtocolError, RemoteError } from './errors.js';
 import { errPktMessage, type Pkt, pktText } from './pkt-line.js';
 
@@ -20,12 +21,6 @@ export interface RefList {
 export type InfoRefs =
   | { version: 2; capabilities: Capabilities }
   | { version: 0 | 1; refs: RefList };
-
-const OID_RE = /^(?:[0-9a-f]{40}|[0-9a-f]{64})$/;
-
-export function isOid(s: string): boolean {
-  return OID_RE.test(s);
-}
 
 function bad(message: string): ProtocolError {
   return new ProtocolError('bad-advertisement', message);
@@ -123,7 +118,7 @@ export function parseV0Refs(pkts: Pkt[]): RefList {
     }
     if (line.startsWith('shallow ')) continue;
     const [oid, name] = splitOnce(line, ' ');
-    if (!isOid(oid) || !name) throw bad(`bad ref line ${JSON.stringify(line)}`);
+    if (!isSha1OrSha256Hex(oid) || !name) throw bad(`bad ref line ${JSON.stringify(line)}`);
     if (name.endsWith('^{}')) list.peeled.set(name.slice(0, -3), oid);
     else list.refs.set(name, oid);
   }
@@ -137,13 +132,13 @@ export function parseLsRefs(pkts: Pkt[], capabilities: Capabilities = new Map())
     if (pkt.type === 'flush') return list;
     const line = lineOf(pkt, 'ls-refs');
     const [oid, name, ...attrs] = line.split(' ');
-    if (!name || (oid !== 'unborn' && !isOid(oid!))) throw new ProtocolError('unexpected-response', `bad ls-refs line ${JSON.stringify(line)}`);
+    if (!name || (oid !== 'unborn' && !isSha1OrSha256Hex(oid!))) throw new ProtocolError('unexpected-response', `bad ls-refs line ${JSON.stringify(line)}`);
     if (oid !== 'unborn') list.refs.set(name, oid!);
     for (const attr of attrs) {
       const target = attr.startsWith('symref-target:') ? attr.slice('symref-target:'.length) : undefined;
       const peeled = attr.startsWith('peeled:') ? attr.slice('peeled:'.length) : undefined;
       // Validated like the ref itself: a RefList only ever holds real names and object ids.
-      if (target === '' || (peeled !== undefined && !isOid(peeled))) {
+      if (target === '' || (peeled !== undefined && !isSha1OrSha256Hex(peeled))) {
         throw new ProtocolError('unexpected-response', `bad ls-refs attribute ${JSON.stringify(attr)}`);
       }
       if (target !== undefined) list.symrefs.set(name, target);

@@ -1,6 +1,7 @@
 // git-receive-pack: the push request (command list + pack) and the report-status answer.
 import { createHash } from 'node:crypto';
-import { type Capabilities, isOid } from './advertisement.js';
+import { isSha1OrSha256Hex } from '../pack/object.js';
+import type { Capabilities } from './advertisement.js';
 import { ProtocolError, RemoteError } from './errors.js';
 import { encodePkts, errPktMessage, PktReader, pktText } from './pkt-line.js';
 import { demuxSideband } from './sideband.js';
@@ -44,7 +45,7 @@ export function pushCommands(caps: Capabilities, updates: PushUpdate[], opts: { 
   if (!caps.has('report-status')) throw new ProtocolError('unsupported', 'server does not offer report-status');
   if (opts.atomic && !caps.has('atomic')) throw new ProtocolError('unsupported', 'server does not offer atomic pushes');
   for (const u of updates) {
-    if (!isOid(u.oldOid) || !isOid(u.newOid)) throw new TypeError(`bad object id in update of ${u.ref}`);
+    if (!isSha1OrSha256Hex(u.oldOid) || !isSha1OrSha256Hex(u.newOid)) throw new TypeError(`bad object id in update of ${u.ref}`);
     if (!/^refs\/[\x21-\x7e]+$/.test(u.ref) || u.ref.includes('..')) throw new TypeError(`bad ref name ${JSON.stringify(u.ref)}`);
     if (isZero(u.newOid) && !caps.has('delete-refs')) throw new ProtocolError('unsupported', 'server does not accept ref deletion');
   }

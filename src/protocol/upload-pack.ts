@@ -1,6 +1,7 @@
 // git-upload-pack requests and responses, protocol v2 (ls-refs, fetch) and v0/v1 (stateless fetch).
 // Request builders are pure; response readers consume a PktReader and hand back the pack as a byte stream.
-import { type Capabilities, isOid } from './advertisement.js';
+import { isSha1OrSha256Hex } from '../pack/object.js';
+import type { Capabilities } from './advertisement.js';
 import { ProtocolError, RemoteError } from './errors.js';
 import { encodePkts, errPktMessage, type PktInput, PktReader, pktText } from './pkt-line.js';
 import { demuxSideband } from './sideband.js';
@@ -30,7 +31,7 @@ const DELIM_PKT = { type: 'delim' } as const;
 function validateRequest(req: FetchRequest): void {
   if (req.wants.length === 0) throw new TypeError('fetch needs at least one want');
   for (const oid of [...req.wants, ...(req.haves ?? [])]) {
-    if (!isOid(oid)) throw new TypeError(`not an object id: ${JSON.stringify(oid)}`);
+    if (!isSha1OrSha256Hex(oid)) throw new TypeError(`not an object id: ${JSON.stringify(oid)}`);
   }
   if (req.depth !== undefined && (!Number.isInteger(req.depth) || req.depth < 1)) {
     throw new TypeError(`bad depth ${req.depth}`);
