@@ -1,11 +1,11 @@
 // Pure parsers for what servers advertise: the info/refs answer (v0/v1 ref list or v2 capabilities)
 // and the v2 ls-refs answer.
 import { isSha1OrSha256Hex } from '../pack/object.js';
+import { type Capabilities, CAP } from './capabilities.js';
 import { ProtocolError, RemoteError } from './errors.js';
 import { errPktMessage, type Pkt, pktText } from './pkt-line.js';
 
-/** Capability name → value ('' when the capability carries none, e.g. `ofs-delta`). */
-export type Capabilities = Map<string, string>;
+export type { Capabilities } from './capabilities.js';
 
 export interface RefList {
   /** Ref name → object id; includes `HEAD` when the server lists it. */
@@ -105,8 +105,8 @@ export function parseV0Refs(pkts: Pkt[]): RefList {
       if (nul < 0) throw bad('first advertised ref carries no capabilities');
       list.capabilities = parseCapabilityList(line.slice(nul + 1));
       for (const word of line.slice(nul + 1).split(' ')) {
-        if (!word.startsWith('symref=')) continue;
-        const [from, to] = splitOnce(word.slice('symref='.length), ':');
+        if (!word.startsWith(`${CAP.SYMREF}=`)) continue;
+        const [from, to] = splitOnce(word.slice(CAP.SYMREF.length + 1), ':');
         if (from && to) list.symrefs.set(from, to);
       }
       line = line.slice(0, nul);

@@ -1,11 +1,10 @@
 // git-receive-pack: the push request (command list + pack) and the report-status answer.
 import { createHash } from 'node:crypto';
 import { isSha1OrSha256Hex } from '../pack/object.js';
-import type { Capabilities } from './advertisement.js';
+import { agentCapabilities, type Capabilities, CAP, sidebandCapability } from './capabilities.js';
 import { ProtocolError, RemoteError } from './errors.js';
 import { encodePkts, errPktMessage, PktReader, pktText } from './pkt-line.js';
 import { demuxSideband } from './sideband.js';
-import { AGENT, sidebandCap } from './upload-pack.js';
 
 export interface PushUpdate {
   ref: string;
@@ -42,19 +41,19 @@ export function needsPack(updates: PushUpdate[]): boolean {
  */
 export function pushCommands(caps: Capabilities, updates: PushUpdate[], opts: { atomic?: boolean } = {}): { head: Buffer; sideband: boolean } {
   if (updates.length === 0) throw new TypeError('push needs at least one ref update');
-  if (!caps.has('report-status')) throw new ProtocolError('unsupported', 'server does not offer report-status');
-  if (opts.atomic && !caps.has('atomic')) throw new ProtocolError('unsupported', 'server does not offer atomic pushes');
+  if (!caps.has(CAP.REPORT_STATUS)) throw new ProtocolError('unsupported', 'server does not offer report-status');
+  if (opts.atomic && !caps.has(CAP.ATOMIC)) throw new ProtocolError('unsupported', 'server does not offer atomic pushes');
   for (const u of updates) {
     if (!isSha1OrSha256Hex(u.oldOid) || !isSha1OrSha256Hex(u.newOid)) throw new TypeError(`bad object id in update of ${u.ref}`);
     if (!/^refs\/[\x21-\x7e]+$/.test(u.ref) || u.ref.includes('..')) throw new TypeError(`bad ref name ${JSON.stringify(u.ref)}`);
-    if (isZero(u.newOid) && !caps.has('delete-refs')) throw new ProtocolError('unsupported', 'server does not accept ref deletion');
+    if (isZero(u.newOid) && !caps.has(CAP.DELETE_REFS)) throw new ProtocolError('unsupported', 'server does not accept ref deletion');
   }
-  const wanted = ['report-status'];
-  const sb = sidebandCap(caps);
+  const wanted: string[] = [CAP.REPORT_STATUS];
+  const sb = sidebandCapability(caps);
   if (sb) wanted.push(sb);
-  if (opts.atomic) wanted.push('atomic');
-  if (caps.has('quiet')) wanted.push('quiet');
-  if (caps.has('agent')) wanted.push(`agent=${AGENT}`);
+  if (opts.atomic) wanted.push(CAP.ATOMIC);
+  if (caps.has(CAP.QUIET)) wanted.push(CAP.QUIET);
+  wanted.push(...agentCapabilities(caps));
   const lines = updates.map((u, i) => `${u.oldOid} ${u.newOid} ${u.ref}${i === 0 ? `\0${wanted.join(' ')}` : ''}\n`);
   return { head: encodePkts(...lines, { type: 'flush' }), sideband: sb !== undefined };
 }

@@ -10,6 +10,7 @@
 // default; a server answering v0 is spoken to in v0.
 import { DEFAULT_READER_LIMITS, type PackObject, type PackReaderOptions, readPack } from '../pack/pack-reader.js';
 import { type Capabilities, type InfoRefs, parseInfoRefs, parseLsRefs, type RefList } from './advertisement.js';
+import { sidebandCapability } from './capabilities.js';
 import { ProtocolError } from './errors.js';
 import { HttpClient, type HttpOptions, type HttpResponse, type HttpStats } from './http.js';
 import { decodePkts, PktReader } from './pkt-line.js';
@@ -25,7 +26,6 @@ import {
   planFetchV2,
   readFetchResponseV0,
   readFetchResponseV2,
-  sidebandCap,
 } from './upload-pack.js';
 
 export type { RefList, Capabilities } from './advertisement.js';
@@ -149,7 +149,7 @@ export class Remote {
     try {
       const parsed = version === 2
         ? await readFetchResponseV2(reader, this.onProgress)
-        : await readFetchResponseV0(reader, sidebandCap(capabilities) !== undefined, this.onProgress);
+        : await readFetchResponseV0(reader, sidebandCapability(capabilities) !== undefined, this.onProgress);
       limited.lift();
       return { plan, shallow: parsed.shallow, pack: parsed.pack, close: () => res.dispose() };
     } catch (err) {

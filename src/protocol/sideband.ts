@@ -1,5 +1,6 @@
 // side-band / side-band-64k demultiplexing: each data pkt starts with a band byte.
 // 1 = payload, 2 = progress text, 3 = fatal error text; a flush ends the multiplexed stream.
+import { BAND } from './capabilities.js';
 import { ProtocolError, RemoteError } from './errors.js';
 import { errPktMessage, PktReader } from './pkt-line.js';
 
@@ -14,11 +15,11 @@ export async function* demuxSideband(pkts: PktReader, onProgress?: (msg: string)
     const err = errPktMessage(p);
     if (err !== undefined) throw new RemoteError(err);
     const band = p[0];
-    if (band === 1) {
+    if (band === BAND.DATA) {
       if (p.length > 1) yield p.subarray(1);
-    } else if (band === 2) {
+    } else if (band === BAND.PROGRESS) {
       if (p.length > 1 && onProgress) onProgress(p.subarray(1).toString('utf8'));
-    } else if (band === 3) {
+    } else if (band === BAND.ERROR) {
       throw new RemoteError(p.subarray(1).toString('utf8').trim());
     } else {
       throw new ProtocolError('bad-sideband', `unknown side-band channel ${band}`);

@@ -1,13 +1,10 @@
 // git-upload-pack requests and responses, protocol v2 (ls-refs, fetch) and v0/v1 (stateless fetch).
 // Request builders are pure; response readers consume a PktReader and hand back the pack as a byte stream.
 import { isSha1OrSha256Hex } from '../pack/object.js';
-import type { Capabilities } from './advertisement.js';
+import { agentCapabilities, type Capabilities, CAP, COMMAND, FEATURE, sidebandCapability } from './capabilities.js';
 import { ProtocolError, RemoteError } from './errors.js';
 import { encodePkts, errPktMessage, type PktInput, PktReader, pktText } from './pkt-line.js';
 import { demuxSideband } from './sideband.js';
-
-/** Sent as our `agent=` capability (printable ASCII, no spaces). */
-export const AGENT = 'git/gitrest-0.1';
 
 export interface FetchRequest {
   /** Any object ids: commits, trees, blobs (the server must allow unadvertised wants). */
@@ -48,51 +45,45 @@ export function commandFeatures(caps: Capabilities, command: string): Set<string
   return new Set(v.split(' ').filter(Boolean));
 }
 
-function commonCaps(caps: Capabilities): string[] {
-  return caps.has('agent') ? [`agent=${AGENT}`] : [];
-}
-
 /** v2 `command=ls-refs` request: symrefs + peeled tags, optionally limited to ref prefixes. */
 export function lsRefsRequestV2(caps: Capabilities, prefixes: string[] = []): Buffer {
-  const features = commandFeatures(caps, 'ls-refs');
+  const features = commandFeatures(caps, COMMAND.LS_REFS);
   const args: string[] = ['peel\n', 'symrefs\n'];
-  if (features.has('unborn')) args.push('unborn\n');
+  if (features.has(FEATURE.UNBORN)) args.push(`${FEATURE.UNBORN}\n`);
   for (const p of prefixes) args.push(`ref-prefix ${p}\n`);
-  return encodePkts('command=ls-refs\n', ...commonCaps(caps).map((c) => `${c}\n`), DELIM_PKT, ...args, FLUSH_PKT);
+  return encodePkts(...commandHead(caps, COMMAND.LS_REFS), DELIM_PKT, ...args, FLUSH_PKT);
+}
+
+/** `command=<name>` and the capabilities we send with every v2 command. */
+function commandHead(caps: Capabilities, command: string): string[] {
+  return [`command=${command}\n`, ...agentCapabilities(caps).map((c) => `${c}\n`)];
 }
 
 export function planFetchV2(caps: Capabilities, req: FetchRequest): FetchPlan {
-  const features = commandFeatures(caps, 'fetch');
+  const features = commandFeatures(caps, COMMAND.FETCH);
   return {
-    ...(req.filter !== undefined && features.has('filter') ? { filter: req.filter } : {}),
-    ...(req.depth !== undefined && features.has('shallow') ? { depth: req.depth } : {}),
+    ...(req.filter !== undefined && features.has(FEATURE.FILTER) ? { filter: req.filter } : {}),
+    ...(req.depth !== undefined && features.has(FEATURE.SHALLOW) ? { depth: req.depth } : {}),
   };
 }
 
 /** v2 `command=fetch` with `done`: no negotiation rounds, the server answers with the pack at once. */
 export function fetchRequestV2(caps: Capabilities, req: FetchRequest, plan: FetchPlan): Buffer {
   validateRequest(req);
-  const args: PktInput[] = ['no-progress\n', 'ofs-delta\n'];
+  const args: PktInput[] = [`${CAP.NO_PROGRESS}\n`, `${CAP.OFS_DELTA}\n`];
   for (const w of req.wants) args.push(`want ${w}\n`);
   for (const h of req.haves ?? []) args.push(`have ${h}\n`);
   if (plan.depth !== undefined) args.push(`deepen ${plan.depth}\n`);
   if (plan.filter !== undefined) args.push(`filter ${plan.filter}\n`);
   args.push('done\n');
-  return encodePkts('command=fetch\n', ...commonCaps(caps).map((c) => `${c}\n`), DELIM_PKT, ...args, FLUSH_PKT);
+  return encodePkts(...commandHead(caps, COMMAND.FETCH), DELIM_PKT, ...args, FLUSH_PKT);
 }
 
 export function planFetchV0(caps: Capabilities, req: FetchRequest): FetchPlan {
   return {
-    ...(req.filter !== undefined && caps.has('filter') ? { filter: req.filter } : {}),
-    ...(req.depth !== undefined && caps.has('shallow') ? { depth: req.depth } : {}),
+    ...(req.filter !== undefined && caps.has(CAP.FILTER) ? { filter: req.filter } : {}),
+    ...(req.depth !== undefined && caps.has(CAP.SHALLOW) ? { depth: req.depth } : {}),
   };
-}
-
-/** Side-band flavour both ends support (v0), or none. */
-export function sidebandCap(caps: Capabilities): string | undefined {
-  if (caps.has('side-band-64k')) return 'side-band-64k';
-  if (caps.has('side-band')) return 'side-band';
-  return undefined;
 }
 
 /**
@@ -102,12 +93,12 @@ export function sidebandCap(caps: Capabilities): string | undefined {
 export function fetchRequestV0(caps: Capabilities, req: FetchRequest, plan: FetchPlan): Buffer {
   validateRequest(req);
   const wanted: string[] = [];
-  const sb = sidebandCap(caps);
+  const sb = sidebandCapability(caps);
   if (sb) wanted.push(sb);
-  if (caps.has('ofs-delta')) wanted.push('ofs-delta');
-  if (caps.has('no-progress')) wanted.push('no-progress');
-  if (plan.filter !== undefined) wanted.push('filter');
-  wanted.push(...commonCaps(caps));
+  if (caps.has(CAP.OFS_DELTA)) wanted.push(CAP.OFS_DELTA);
+  if (caps.has(CAP.NO_PROGRESS)) wanted.push(CAP.NO_PROGRESS);
+  if (plan.filter !== undefined) wanted.push(CAP.FILTER);
+  wanted.push(...agentCapabilities(caps));
   const lines: PktInput[] = req.wants.map((w, i) => (i === 0 ? `want ${w} ${wanted.join(' ')}\n` : `want ${w}\n`));
   if (plan.depth !== undefined) lines.push(`deepen ${plan.depth}\n`);
   if (plan.filter !== undefined) lines.push(`filter ${plan.filter}\n`);
