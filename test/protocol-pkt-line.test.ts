@@ -142,3 +142,13 @@ t.test('pktText strips one LF; ERR lines are recognised', async (t) => {
   t.equal(errPktMessage(Buffer.from('ERROR')), undefined);
   t.equal(errPktMessage(Buffer.from('\x01ERR x')), undefined);
 });
+
+t.test('both decoders turn an ERR line into RemoteError where it stands', async (t) => {
+  const wire = encodePkts('version 2\n', 'ERR access denied\n', 'never read\n');
+  t.throws(() => decodePkts(wire), { name: 'RemoteError', remoteMessage: 'access denied' });
+  const reader = new PktReader((async function* () { yield wire; })());
+  const first = await reader.next();
+  t.equal(first?.type === 'data' && first.payload.toString(), 'version 2\n', 'lines before it are data');
+  await t.rejects(reader.next(), { name: 'RemoteError', remoteMessage: 'access denied' });
+  t.same(decodePkts(encodePkts('ERROR\n', '\x01ERR x')).length, 2, 'only "ERR " at the start counts');
+});

@@ -40,6 +40,13 @@ t.test('band 3 rejects with RemoteError carrying the server message', async (t) 
 
 t.test('an ERR pkt inside the stream rejects with RemoteError', async (t) => {
   await t.rejects(demux(['ERR upload-pack: not our ref 1234\n']), { name: 'RemoteError', remoteMessage: 'upload-pack: not our ref 1234' });
+  const progress: string[] = [];
+  await t.rejects(
+    demux([band(2, 'Counting\n'), band(1, 'PACK'), 'ERR upload-pack: aborting\n', band(1, 'more'), { type: 'flush' }], (m) => progress.push(m)),
+    { name: 'RemoteError', remoteMessage: 'upload-pack: aborting' },
+    'a plain ERR line among band packets',
+  );
+  t.same(progress, ['Counting\n']);
 });
 
 t.test('malformed streams reject with ProtocolError, never hang', async (t) => {

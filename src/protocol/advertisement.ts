@@ -2,8 +2,8 @@
 // and the v2 ls-refs answer.
 import { isSha1OrSha256Hex } from '../pack/object.js';
 import { type Capabilities, CAP } from './capabilities.js';
-import { ProtocolError, RemoteError } from './errors.js';
-import { errPktMessage, type Pkt, pktText } from './pkt-line.js';
+import { ProtocolError } from './errors.js';
+import { type Pkt, pktText } from './pkt-line.js';
 
 export type { Capabilities } from './capabilities.js';
 
@@ -30,12 +30,10 @@ function emptyRefList(capabilities: Capabilities = new Map()): RefList {
   return { refs: new Map(), symrefs: new Map(), peeled: new Map(), capabilities };
 }
 
-/** Text of a data pkt; `ERR` lines become RemoteError, other pkt types are reported by `what`. */
+/** Text of a data pkt (the pkt-line decoder has already turned `ERR` lines into RemoteError). */
 function lineOf(pkt: Pkt | undefined, what: string): string {
   if (pkt === undefined) throw new ProtocolError('unexpected-eof', `${what}: response ended early`);
   if (pkt.type !== 'data') throw bad(`${what}: unexpected ${pkt.type} pkt`);
-  const err = errPktMessage(pkt.payload);
-  if (err !== undefined) throw new RemoteError(err);
   return pktText(pkt.payload);
 }
 

@@ -1,6 +1,8 @@
 // pkt-line framing (gitprotocol-common): a 4-hex-digit length that counts itself, then the payload.
 // 0000 flush, 0001 delim, 0002 response-end (v2); 0003 is never valid; 0004 is an (unusual) empty data line.
-import { ProtocolError } from './errors.js';
+// An `ERR <msg>` line may stand wherever a pkt-line is expected (gitprotocol-pack, also between side-band
+// packets), so both decoders here turn it into a RemoteError, and no reader above has to look for it.
+import { ProtocolError, RemoteError } from './errors.js';
 
 export const FLUSH = Buffer.from('0000');
 export const DELIM = Buffer.from('0001');
@@ -86,10 +88,17 @@ export function decodePkts(buf: Uint8Array): Pkt[] {
       continue;
     }
     if (bytes.length - pos < len) throw truncated();
-    out.push({ type: 'data', payload: bytes.subarray(pos + 4, pos + len) });
+    out.push(dataPkt(bytes.subarray(pos + 4, pos + len)));
     pos += len;
   }
   return out;
+}
+
+/** A data pkt, or the RemoteError an `ERR` line stands for. */
+function dataPkt(payload: Buffer): Pkt {
+  const err = errPktMessage(payload);
+  if (err !== undefined) throw new RemoteError(err);
+  return { type: 'data', payload };
 }
 
 function truncated(): ProtocolError {
@@ -130,7 +139,7 @@ export class PktReader implements AsyncIterable<Pkt> {
     }
     if (!(await this.fill(len))) throw truncated();
     this.take(4);
-    return { type: 'data', payload: this.take(len - 4) };
+    return dataPkt(this.take(len - 4));
   }
 
   /** Unread bytes, then the rest of the source (for raw data that follows pkt-lines, e.g. a pack without side-band). */
@@ -223,7 +232,10 @@ function toBuffer(u: Uint8Array): Buffer {
   return Buffer.isBuffer(u) ? u : Buffer.from(u.buffer, u.byteOffset, u.byteLength);
 }
 
-/** The message of an `ERR <msg>` pkt-line, which any server response may contain instead of what was expected. */
+/**
+ * The message of an `ERR <msg>` pkt-line, which any server response may contain instead of what was expected.
+ * A side-band packet never matches: its first byte is the channel (1-3), not `E`.
+ */
 export function errPktMessage(payload: Uint8Array): string | undefined {
   if (payload.length < 4 || payload[0] !== 0x45 || payload[1] !== 0x52 || payload[2] !== 0x52 || payload[3] !== 0x20) {
     return undefined;

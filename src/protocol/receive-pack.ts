@@ -2,8 +2,8 @@
 import { createHash } from 'node:crypto';
 import { isSha1OrSha256Hex } from '../pack/object.js';
 import { agentCapabilities, type Capabilities, CAP, sidebandCapability } from './capabilities.js';
-import { ProtocolError, RemoteError } from './errors.js';
-import { encodePkts, errPktMessage, PktReader, pktText } from './pkt-line.js';
+import { ProtocolError } from './errors.js';
+import { encodePkts, PktReader, pktText } from './pkt-line.js';
 import { demuxSideband } from './sideband.js';
 
 export interface PushUpdate {
@@ -89,8 +89,6 @@ export async function readReportStatus(reader: PktReader): Promise<{ unpack: str
     if (pkt === null) throw new ProtocolError('unexpected-eof', 'report-status ended without a flush');
     if (pkt.type === 'flush') break;
     if (pkt.type !== 'data') throw new ProtocolError('unexpected-response', `unexpected ${pkt.type} pkt in report-status`);
-    const err = errPktMessage(pkt.payload);
-    if (err !== undefined) throw new RemoteError(err);
     const line = pktText(pkt.payload);
     if (unpack === undefined) {
       if (!line.startsWith('unpack ')) throw new ProtocolError('unexpected-response', `expected unpack status, got ${JSON.stringify(line.slice(0, 80))}`);

@@ -1,8 +1,9 @@
 // side-band / side-band-64k demultiplexing: each data pkt starts with a band byte.
-// 1 = payload, 2 = progress text, 3 = fatal error text; a flush ends the multiplexed stream.
+// 1 = payload, 2 = progress text, 3 = fatal error text; a flush ends the multiplexed stream. An `ERR` line
+// among the band packets is already a RemoteError when the PktReader hands it over.
 import { BAND } from './capabilities.js';
 import { ProtocolError, RemoteError } from './errors.js';
-import { errPktMessage, PktReader } from './pkt-line.js';
+import type { PktReader } from './pkt-line.js';
 
 export async function* demuxSideband(pkts: PktReader, onProgress?: (msg: string) => void): AsyncGenerator<Buffer> {
   for (;;) {
@@ -12,8 +13,6 @@ export async function* demuxSideband(pkts: PktReader, onProgress?: (msg: string)
     if (pkt.type !== 'data') throw new ProtocolError('bad-sideband', `unexpected ${pkt.type} pkt in side-band stream`);
     const p = pkt.payload;
     if (p.length === 0) continue;
-    const err = errPktMessage(p);
-    if (err !== undefined) throw new RemoteError(err);
     const band = p[0];
     if (band === BAND.DATA) {
       if (p.length > 1) yield p.subarray(1);

@@ -2,8 +2,8 @@
 // Request builders are pure; response readers consume a PktReader and hand back the pack as a byte stream.
 import { isSha1OrSha256Hex } from '../pack/object.js';
 import { agentCapabilities, type Capabilities, CAP, COMMAND, FEATURE, sidebandCapability } from './capabilities.js';
-import { ProtocolError, RemoteError } from './errors.js';
-import { encodePkts, errPktMessage, type PktInput, PktReader, pktText } from './pkt-line.js';
+import { ProtocolError } from './errors.js';
+import { encodePkts, type PktInput, PktReader, pktText } from './pkt-line.js';
 import { demuxSideband } from './sideband.js';
 
 export interface FetchRequest {
@@ -120,8 +120,6 @@ async function textLine(reader: PktReader, what: string): Promise<string | 'flus
   if (pkt === null) throw new ProtocolError('unexpected-eof', `${what}: response ended early`);
   if (pkt.type === 'flush' || pkt.type === 'delim') return pkt.type;
   if (pkt.type !== 'data') throw new ProtocolError('unexpected-response', `${what}: unexpected ${pkt.type} pkt`);
-  const err = errPktMessage(pkt.payload);
-  if (err !== undefined) throw new RemoteError(err);
   return pktText(pkt.payload);
 }
 
