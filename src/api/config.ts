@@ -4,6 +4,7 @@
 
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { type PacketTraceTarget, packetTraceTarget } from '../protocol/packet-trace.js';
 
 export type BackendType = 'git' | 'memory';
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent';
@@ -57,6 +58,8 @@ export interface Config {
   cacheBytes: number;
   /** Request bodies larger than this are spooled to a temporary file instead of held in memory. */
   spoolThresholdBytes: number;
+  /** GIT_TRACE_PACKET: where every pkt-line exchanged with the Git host is traced; unset = off. */
+  packetTrace?: PacketTraceTarget;
 }
 
 export class ConfigError extends Error {
@@ -104,6 +107,12 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
   if (gitRepoUrl !== undefined) config.gitRepoUrl = gitRepoUrl;
   const credentials = pickCredentials(get, userinfo);
   if (credentials !== undefined) config.credentials = credentials;
+  try {
+    const packetTrace = packetTraceTarget(get('GIT_TRACE_PACKET'));
+    if (packetTrace !== undefined) config.packetTrace = packetTrace;
+  } catch (err) {
+    throw new ConfigError(`GIT_TRACE_PACKET: ${(err as Error).message} (got ${JSON.stringify(get('GIT_TRACE_PACKET'))})`);
+  }
   return config;
 }
 

@@ -11,6 +11,7 @@ export function createGitStore(config: Config, repoUrl: string): GitStore {
       headersTimeoutMs: config.gitTimeoutMs,
       bodyTimeoutMs: config.gitTimeoutMs,
       connectTimeoutMs: Math.min(config.gitTimeoutMs, 10_000),
+      ...(config.packetTrace === undefined ? {} : { packetTrace: config.packetTrace }),
     },
     branch: config.gitBranch,
     author: { name: config.authorName, email: config.authorEmail },

@@ -16,6 +16,16 @@ export type Pkt =
   | { type: 'delim' }
   | { type: 'response-end' };
 
+/**
+ * Sees each pkt a decoder hands over (before an `ERR` line is thrown as RemoteError), raw bytes that follow
+ * pkt-lines, and the end of the stream: the hook of a packet trace.
+ */
+export interface PktObserver {
+  pkt(pkt: Pkt): void;
+  raw(bytes: Uint8Array): void;
+  end(): void;
+}
+
 /** What encodePkts accepts: strings and bytes become data lines, Pkt objects are written as such. */
 export type PktInput = string | Uint8Array | Pkt;
 
@@ -74,7 +84,7 @@ function specialPkt(len: number): Pkt | undefined {
 }
 
 /** Decodes a complete buffer of pkt-lines; trailing partial data is an error. */
-export function decodePkts(buf: Uint8Array): Pkt[] {
+export function decodePkts(buf: Uint8Array, observer?: PktObserver): Pkt[] {
   const bytes = Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
   const out: Pkt[] = [];
   let pos = 0;
@@ -83,22 +93,26 @@ export function decodePkts(buf: Uint8Array): Pkt[] {
     const len = parseLength(bytes, pos);
     const special = specialPkt(len);
     if (special) {
+      observer?.pkt(special);
       out.push(special);
       pos += 4;
       continue;
     }
     if (bytes.length - pos < len) throw truncated();
-    out.push(dataPkt(bytes.subarray(pos + 4, pos + len)));
+    out.push(dataPkt(bytes.subarray(pos + 4, pos + len), observer));
     pos += len;
   }
+  observer?.end();
   return out;
 }
 
 /** A data pkt, or the RemoteError an `ERR` line stands for. */
-function dataPkt(payload: Buffer): Pkt {
+function dataPkt(payload: Buffer, observer: PktObserver | undefined): Pkt {
+  const pkt: Pkt = { type: 'data', payload };
+  observer?.pkt(pkt);
   const err = errPktMessage(payload);
   if (err !== undefined) throw new RemoteError(err);
-  return { type: 'data', payload };
+  return pkt;
 }
 
 function truncated(): ProtocolError {
@@ -120,42 +134,56 @@ export class PktReader implements AsyncIterable<Pkt> {
   private chunks: Buffer[] = [];
   private buffered = 0;
   private ended = false;
+  private readonly observer: PktObserver | undefined;
 
-  constructor(source: AsyncIterable<Uint8Array>) {
+  constructor(source: AsyncIterable<Uint8Array>, observer?: PktObserver) {
     this.iter = source[Symbol.asyncIterator]();
+    this.observer = observer;
   }
 
   /** The next pkt, or null when the stream ends cleanly between pkts. */
   async next(): Promise<Pkt | null> {
     if (!(await this.fill(4))) {
-      if (this.buffered === 0) return null;
+      if (this.buffered === 0) {
+        this.observer?.end();
+        return null;
+      }
       throw truncated();
     }
     const len = parseLength(this.peek4(), 0);
     const special = specialPkt(len);
     if (special) {
       this.take(4);
+      this.observer?.pkt(special);
       return special;
     }
     if (!(await this.fill(len))) throw truncated();
     this.take(4);
-    return dataPkt(this.take(len - 4));
+    return dataPkt(this.take(len - 4), this.observer);
   }
 
   /** Unread bytes, then the rest of the source (for raw data that follows pkt-lines, e.g. a pack without side-band). */
   async *rest(): AsyncGenerator<Buffer> {
-    while (this.chunks.length > 0) {
-      const c = this.chunks.shift()!;
-      this.buffered -= c.length;
-      yield c;
-    }
-    while (!this.ended) {
-      const r = await this.iter.next();
-      if (r.done) {
-        this.ended = true;
-        break;
+    try {
+      while (this.chunks.length > 0) {
+        const c = this.chunks.shift()!;
+        this.buffered -= c.length;
+        this.observer?.raw(c);
+        yield c;
       }
-      if (r.value.length > 0) yield toBuffer(r.value);
+      while (!this.ended) {
+        const r = await this.iter.next();
+        if (r.done) {
+          this.ended = true;
+          break;
+        }
+        if (r.value.length > 0) {
+          this.observer?.raw(r.value);
+          yield toBuffer(r.value);
+        }
+      }
+    } finally {
+      this.observer?.end();
     }
   }
 

@@ -13,7 +13,8 @@ import { type Capabilities, type InfoRefs, parseInfoRefs, parseLsRefs, type RefL
 import { sidebandCapability } from './capabilities.js';
 import { ProtocolError } from './errors.js';
 import { HttpClient, type HttpOptions, type HttpResponse, type HttpStats } from './http.js';
-import { decodePkts, PktReader } from './pkt-line.js';
+import { type PacketExchange, type PacketTraceTarget, PacketTracer } from './packet-trace.js';
+import { decodePkts, type PktObserver, PktReader } from './pkt-line.js';
 import { needsPack, pushCommands, readPushResponse, emptyPack, type PushResult, type PushUpdate } from './receive-pack.js';
 import { limitBytes, readAllLimited } from './response-limit.js';
 import {
@@ -57,6 +58,8 @@ export interface RemoteOptions extends HttpOptions {
   onProgress?: (msg: string) => void;
   /** Memory bounds against a misbehaving server; unset fields take DEFAULT_REMOTE_LIMITS. */
   limits?: RemoteLimits;
+  /** Where to write a packet trace (GIT_TRACE_PACKET); unset = no tracing. */
+  packetTrace?: PacketTraceTarget;
 }
 
 export interface CallOptions {
@@ -83,6 +86,7 @@ export class Remote {
   private readonly onProgress?: (msg: string) => void;
   private readonly maxResponseBytes: number;
   private readonly packLimits: PackReaderOptions;
+  private readonly tracer?: PacketTracer;
   private uploadCaps?: UploadPackCaps;
   private receiveCaps?: Capabilities;
 
@@ -93,6 +97,7 @@ export class Remote {
     const { maxResponseBytes, ...packLimits } = { ...DEFAULT_REMOTE_LIMITS, ...definedOnly(opts.limits ?? {}) };
     this.maxResponseBytes = maxResponseBytes;
     this.packLimits = packLimits;
+    if (opts.packetTrace) this.tracer = new PacketTracer(opts.packetTrace);
   }
 
   /** The repository URL without credentials. */
@@ -117,10 +122,11 @@ export class Remote {
       if (adv.version !== 2) return filterRefs(adv.refs, prefixes);
     }
     const { capabilities } = this.uploadCaps!;
-    const res = await this.post(UPLOAD, lsRefsRequestV2(capabilities, prefixes), true, opts.signal);
+    const trace = this.tracer?.exchange(UPLOAD);
+    const res = await this.post(UPLOAD, lsRefsRequestV2(capabilities, prefixes), true, opts.signal, trace);
     try {
       const body = await readAllLimited(res.body, this.maxResponseBytes, 'ls-refs response');
-      return filterRefs(parseLsRefs(decodePkts(body), capabilities), prefixes);
+      return filterRefs(parseLsRefs(decodePkts(body, trace?.received), capabilities), prefixes);
     } finally {
       res.dispose();
     }
@@ -142,10 +148,11 @@ export class Remote {
     const { version, capabilities } = this.uploadCaps!;
     const plan = version === 2 ? planFetchV2(capabilities, req) : planFetchV0(capabilities, req);
     const body = version === 2 ? fetchRequestV2(capabilities, req, plan) : fetchRequestV0(capabilities, req, plan);
-    const res = await this.post(UPLOAD, body, version === 2, opts.signal);
+    const trace = this.tracer?.exchange(UPLOAD);
+    const res = await this.post(UPLOAD, body, version === 2, opts.signal, trace);
     // The sections before the pack are bounded here; the pack itself by the pack reader's limits.
     const limited = limitBytes(res.body, this.maxResponseBytes, 'fetch response before the pack');
-    const reader = new PktReader(limited);
+    const reader = new PktReader(limited, trace?.received);
     try {
       const parsed = version === 2
         ? await readFetchResponseV2(reader, this.onProgress)
@@ -174,7 +181,9 @@ export class Remote {
   async push(updates: PushUpdate[], pack: AsyncIterable<Uint8Array> | null, opts: { atomic?: boolean } & CallOptions = {}): Promise<PushResult> {
     if (!this.receiveCaps) await this.advertiseReceivePack(opts);
     const { head, sideband } = pushCommands(this.receiveCaps!, updates, opts);
-    const body = needsPack(updates) ? withPack(head, pack ?? [emptyPack()]) : head;
+    const trace = this.tracer?.exchange(RECEIVE);
+    if (trace) decodePkts(head, trace.sent);
+    const body = needsPack(updates) ? withPack(head, pack ?? [emptyPack()], trace?.sent) : head;
     const res = await this.http.post(RECEIVE, body, {
       headers: { 'content-type': `application/x-${RECEIVE}-request`, accept: `application/x-${RECEIVE}-result` },
       ...(opts.signal ? { signal: opts.signal } : {}),
@@ -182,13 +191,14 @@ export class Remote {
     try {
       expectType(res, `application/x-${RECEIVE}-result`);
       const limited = limitBytes(res.body, this.maxResponseBytes, 'receive-pack response');
-      return await readPushResponse(new PktReader(limited), sideband, updates);
+      return await readPushResponse(new PktReader(limited, trace?.received), sideband, updates);
     } finally {
       res.dispose();
     }
   }
 
   async close(): Promise<void> {
+    this.tracer?.close();
     await this.http.close();
   }
 
@@ -209,13 +219,14 @@ export class Remote {
       // A dumb server (or an HTML error page) answers with another type; we only speak the smart protocol.
       expectType(res, `application/x-${service}-advertisement`, 'bad-advertisement');
       const body = await readAllLimited(res.body, this.maxResponseBytes, 'info/refs advertisement');
-      return parseInfoRefs(decodePkts(body), service);
+      return parseInfoRefs(decodePkts(body, this.tracer?.exchange(service).received), service);
     } finally {
       res.dispose();
     }
   }
 
-  private async post(service: string, body: Buffer, v2: boolean, signal?: AbortSignal): Promise<HttpResponse> {
+  private async post(service: string, body: Buffer, v2: boolean, signal?: AbortSignal, trace?: PacketExchange): Promise<HttpResponse> {
+    if (trace) decodePkts(body, trace.sent);
     const res = await this.http.post(service, body, {
       headers: {
         'content-type': `application/x-${service}-request`,
@@ -240,9 +251,17 @@ function expectType(res: HttpResponse, type: string, code = 'unexpected-response
   }
 }
 
-async function* withPack(head: Buffer, pack: AsyncIterable<Uint8Array> | Iterable<Uint8Array>): AsyncGenerator<Uint8Array> {
+async function* withPack(
+  head: Buffer,
+  pack: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+  trace?: PktObserver,
+): AsyncGenerator<Uint8Array> {
   yield head;
-  for await (const chunk of pack) yield chunk;
+  for await (const chunk of pack) {
+    trace?.raw(chunk);
+    yield chunk;
+  }
+  trace?.end();
 }
 
 /** Servers may send more than the prefixes asked for (and v0 sends everything): filter here. */
