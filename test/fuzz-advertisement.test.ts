@@ -16,6 +16,19 @@ const UPLOAD = 'git-upload-pack';
 const RECEIVE = 'git-receive-pack';
 const MUTATORS = [...GENERIC_MUTATORS, tweakPktLength];
 const byteSeeds = [wire.infoRefsV0, wire.infoRefsV2, wire.infoRefsReceive, wire.lsRefs];
+const OID = '7b4d0f3c2a1e9d8c7b6a5f4e3d2c1b0a99887766';
+const F = { type: 'flush' } as const;
+
+/**
+ * ls-refs answers that once broke the fuzz properties, kept as fixed cases (README, "Tests"): each runs as it
+ * is on every run, and is mutated like the captures. Add one per failure found, saying what it broke.
+ */
+const LS_REFS_REGRESSIONS = [
+  // An empty `symref-target:` was kept as a symref to '' (parseLsRefs now checks attributes like refs).
+  encodePkts(`${OID} HEAD symref-target:\n`, F),
+  // A `peeled:` value that is no object id was kept in RefList.peeled.
+  encodePkts(`${OID} refs/tags/v1 peeled:${OID.slice(0, 39)}\n`, F),
+];
 
 /** Lines that sit on the parsers' decision points, for the pkt-level mutator to insert or substitute. */
 const LINES = [
@@ -95,11 +108,14 @@ t.test('parseInfoRefs on upload-pack and receive-pack advertisements', async (t)
 });
 
 t.test('parseLsRefs', async (t) => {
+  const seeds = [wire.lsRefs, wire.lsRefs, wire.lsRefs, ...LS_REFS_REGRESSIONS];
   const report = await runFuzz({
     name: 'ls-refs',
-    generate: (rng) => mutant(rng, wire.lsRefs),
+    generate: (rng) => mutant(rng, rng.pick(seeds)),
     run: (buf) => checkRefList(parseLsRefs(decodePkts(buf))),
+    regressions: LS_REFS_REGRESSIONS,
   });
+  t.equal(report.regressions, LS_REFS_REGRESSIONS.length, 'every regression input ran');
   assertFuzz(t, report, { minOk: 1000, minErrorKinds: 3 });
 });
 

@@ -103,8 +103,32 @@ t.test('parseIdentity', async (t) => {
   assertFuzz(t, report, { minOk: 1000, minErrorKinds: 1 });
 });
 
+/** A delta header size field: little-endian base-128. */
+function deltaSize(n: number): number[] {
+  const out: number[] = [];
+  do {
+    const low = n % 128;
+    n = Math.floor(n / 128);
+    out.push(n > 0 ? low | 0x80 : low);
+  } while (n > 0);
+  return out;
+}
+
+/**
+ * Deltas that once broke the fuzz property, kept as fixed cases (README, "Tests"); each runs as it is on
+ * every run. Add one per failure found, saying what it broke.
+ */
+const DELTA_REGRESSIONS = [
+  // A declared result size beyond what a Buffer can hold threw a RangeError from the allocation, not a PackError.
+  { base: Buffer.from('hello'), delta: Buffer.from([...deltaSize(5), ...deltaSize(2 ** 50), 1, 0x78]), max: undefined },
+  // A declared size far beyond what the instructions can produce was allocated before it was found out.
+  { base: Buffer.from('hello'), delta: Buffer.from([...deltaSize(5), ...deltaSize(2 ** 30), 1, 0x78]), max: undefined },
+];
+
 t.test('applyDelta', async (t) => {
+  for (const r of DELTA_REGRESSIONS) t.throws(() => applyDelta(r.base, r.delta), { name: 'PackError' }, 'regression: a PackError');
   const report = await runFuzz({
+    regressions: DELTA_REGRESSIONS,
     name: 'delta',
     generate(rng) {
       const pair = rng.pick(deltas);
