@@ -9,7 +9,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { MemoryStore } from '../store/memory-store.js';
 import { isStoreError, type Store } from '../store/store.js';
-import { isEntryPoint } from '../entry-point.js';
+import { isEntryPoint } from '../process/entry-point.js';
 import { createServer } from './app.js';
 import { ConfigError, loadConfig, redact, redactedConfig, secretsOf, type Config } from './config.js';
 import { createLogger, type Logger } from './logger.js';

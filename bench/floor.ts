@@ -2,12 +2,12 @@
 // same git server, with no REST layer and no engine around them. A read is one `ls-refs` POST plus one `fetch`
 // POST for the blob by id; a write is one receive-pack POST carrying a pack built before the clock starts.
 import { Agent, request } from 'undici';
-import { encodeCommit } from '../pack/commit.js';
-import { ZERO_OID, type ObjectType } from '../pack/object.js';
-import { hashObject } from '../pack/oid.js';
-import { writePack } from '../pack/pack-writer.js';
-import { BLOB_MODE, TREE_MODE, encodeTree, type TreeEntry } from '../pack/tree.js';
-import { encodePkts } from '../protocol/pkt-line.js';
+import { encodeCommit } from '../src/pack/commit.js';
+import { ZERO_OID, type ObjectType } from '../src/pack/object.js';
+import { hashObject } from '../src/pack/oid.js';
+import { writePack } from '../src/pack/pack-writer.js';
+import { BLOB_MODE, TREE_MODE, encodeTree, type TreeEntry } from '../src/pack/tree.js';
+import { encodePkts } from '../src/protocol/pkt-line.js';
 
 const UPLOAD = 'git-upload-pack';
 const RECEIVE = 'git-receive-pack';

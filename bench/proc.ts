@@ -1,8 +1,9 @@
-// Resident memory and CPU time of a process, from Linux's /proc (see proc(5)). The parsers are pure; readProcSample
-// is the only I/O.
+// Resident memory and CPU time of a Linux process, from /proc (see proc(5)): the one /proc reader of the tools.
+// The parsers are pure; readProcSample, peakRss and resetPeakRss do the I/O. The peak (VmHWM in
+// /proc/<pid>/status) can be reset by the owner to the current RSS by writing "5" to /proc/<pid>/clear_refs.
 
 import { execFileSync } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 
 export interface CpuTicks {
   /** Clock ticks spent in user and kernel mode by the process itself. */
@@ -38,11 +39,17 @@ export function parseProcStat(text: string): CpuTicks {
   return { utime: field(14), stime: field(15), cutime: field(16), cstime: field(17) };
 }
 
+/** A "Name:   123 kB" line of /proc/<pid>/status, in bytes; undefined when absent. */
+export function statusBytes(text: string, field: string): number | undefined {
+  const m = new RegExp(`^${field}:\\s*(\\d+)\\s*kB\\s*$`, 'm').exec(text);
+  return m === null ? undefined : Number(m[1]) * 1024;
+}
+
 /** Parses the VmRSS line of /proc/<pid>/status ("VmRSS:   123456 kB") into bytes. */
 export function parseProcStatusRss(text: string): number {
-  const m = /^VmRSS:\s*(\d+)\s*kB\s*$/m.exec(text);
-  if (m === null) throw new Error('no VmRSS line in /proc/<pid>/status (is the process a zombie?)');
-  return Number(m[1]) * 1024;
+  const rss = statusBytes(text, 'VmRSS');
+  if (rss === undefined) throw new Error('no VmRSS line in /proc/<pid>/status (is the process a zombie?)');
+  return rss;
 }
 
 export function toSample(ticks: CpuTicks, rssBytes: number, ticksPerSecond: number): ProcSample {
@@ -74,4 +81,23 @@ export async function readProcSample(pid: number): Promise<ProcSample> {
     readFile(`/proc/${pid}/status`, 'utf8'),
   ]);
   return toSample(parseProcStat(stat), parseProcStatusRss(status), clockTicksPerSecond());
+}
+
+/** VmHWM of the process in bytes; undefined when it cannot be read (not Linux, process gone). */
+export async function peakRss(pid: number | 'self'): Promise<number | undefined> {
+  try {
+    return statusBytes(await readFile(`/proc/${pid}/status`, 'utf8'), 'VmHWM');
+  } catch {
+    return undefined;
+  }
+}
+
+/** Resets VmHWM to the current RSS, so that the next peakRss() covers only what happens from now on. */
+export async function resetPeakRss(pid: number | 'self'): Promise<boolean> {
+  try {
+    await writeFile(`/proc/${pid}/clear_refs`, '5');
+    return true;
+  } catch {
+    return false;
+  }
 }

@@ -1,7 +1,7 @@
 // zlib throughput: pako (pure JS, what the engine inflates with) against node:zlib (native), one-shot and
 // streaming, deflate and inflate, at the compression level of the pack writer. Prints Markdown for BENCHMARKS.md.
 //
-//   node dist/tools/zlib-bench.js [--quick]
+//   npm run zlib-bench -- [--quick]      (node dist/bench/zlib-bench.js)
 //
 // Each case runs at most a bounded number of repetitions (scaled to the size) and within a time budget;
 // peak RSS is this process's VmHWM during the case (reset before it, after a GC when one can be forced).
@@ -10,16 +10,17 @@ import { createRequire } from 'node:module';
 import { cpus } from 'node:os';
 import { Readable, Writable, type Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { parseArgs } from 'node:util';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { constants, createDeflate, createInflate, deflateSync, inflateSync } from 'node:zlib';
 import { Deflate, Inflate, deflate, inflate } from 'pako';
-import { DATA_DESCRIPTION, FEED_CHUNK, feedChunks, mixedData } from './bench-data.js';
-import { MiB, markdownTable, mibCell, sizeLabel, type Cell } from './bench-markdown.js';
-import { peakRss, resetPeakRss } from './bench-proc.js';
+import { DATA_DESCRIPTION, FEED_CHUNK, feedChunks, mixedData } from './data.js';
+import { MiB, markdownTable, mibCell, sizeLabel, type Cell } from './markdown.js';
+import { peakRss, resetPeakRss } from './proc.js';
 import { formatDeflateTable, runDeflateBench } from './deflate-bench.js';
-import { isEntryPoint, runTool } from '../entry-point.js';
+import { isEntryPoint } from '../src/process/entry-point.js';
+import { ArgsError, parseFlags } from './args.js';
+import { runTool } from './run-tool.js';
 
 /** src/pack/pack-writer.ts calls deflateSync/createDeflate without options: zlib's default level (6). */
 export const PACK_LEVEL = constants.Z_DEFAULT_COMPRESSION;
@@ -221,7 +222,7 @@ export function formatZlibReport(r: ZlibResult, plan: Plan): string {
   ].join('\n');
 }
 
-const USAGE = `Usage: node dist/tools/zlib-bench.js [--quick]
+const USAGE = `Usage: npm run zlib-bench -- [--quick]   (or node dist/bench/zlib-bench.js [--quick])
 
 Measures pako against node:zlib (deflate and inflate, one-shot and streaming) at 1 KiB, 1 MiB and 100 MiB, then
 the adaptive deflate of large bodies against one level-1 node:zlib stream at 10 MiB, and prints Markdown tables.
@@ -232,19 +233,15 @@ export async function main(argv: readonly string[], write: (text: string) => voi
   progress: (line: string) => void = (s) => void process.stderr.write(`zlib-bench: ${s}\n`)): Promise<number> {
   let quick: boolean;
   try {
-    const { values } = parseArgs({
-      args: [...argv],
-      strict: true,
-      allowPositionals: false,
-      options: { quick: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
-    });
-    if (values.help) {
+    const values = parseFlags(argv, { quick: { type: 'boolean' } });
+    if (values.help === true) {
       write(USAGE);
       return 0;
     }
     quick = values.quick === true;
   } catch (err) {
-    process.stderr.write(`zlib-bench: ${(err as Error).message}; run with --help\n`);
+    if (!(err instanceof ArgsError)) throw err;
+    process.stderr.write(`zlib-bench: ${err.message}\n`);
     return 2;
   }
   const plan = quick ? QUICK_PLAN : FULL_PLAN;

@@ -1,12 +1,12 @@
 // The large-body deflate (src/pack/adaptive-deflate.ts) against what it replaced: one level-1 node:zlib
-// stream fed the same 64 KiB chunks. Part of `node dist/tools/zlib-bench.js`.
+// stream fed the same 64 KiB chunks. Printed by `npm run zlib-bench` as its second table.
 
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createDeflate, inflateSync } from 'node:zlib';
-import { adaptiveDeflate } from '../pack/adaptive-deflate.js';
-import { benchData, DATA_KINDS, feedChunks, type DataKind } from './bench-data.js';
-import { markdownTable, sizeLabel, type Cell } from './bench-markdown.js';
+import { adaptiveDeflate } from '../src/pack/adaptive-deflate.js';
+import { benchData, DATA_KINDS, feedChunks, type DataKind } from './data.js';
+import { markdownTable, sizeLabel, type Cell } from './markdown.js';
 
 export interface DeflateRow {
   kind: DataKind;

@@ -1,7 +1,7 @@
-// npm start runs the server the way src/api/launch.ts says, which is also how the soak and bench tools start it.
+// npm start runs the server the way src/process/launch.ts says, which is also how the soak and bench tools start it.
 import t from 'tap';
 import { readFileSync } from 'node:fs';
-import { startCommand } from '../src/api/launch.js';
+import { startCommand } from '../src/process/launch.js';
 
 t.test('package.json start script is the launch command', async (t) => {
   const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { scripts: Record<string, string> };

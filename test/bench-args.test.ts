@@ -1,6 +1,7 @@
 // Flags of the soak tool: defaults, durations, and clear errors for bad input.
 import t from 'tap';
-import { ArgsError, formatDuration, parseDuration, parseSoakArgs } from '../src/tools/args.js';
+import { ArgsError, formatDuration, parseDuration } from '../bench/args.js';
+import { parseSoakArgs } from '../bench/soak.js';
 
 t.test('durations', async (t) => {
   t.equal(parseDuration('90s'), 90_000);

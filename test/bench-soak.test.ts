@@ -9,10 +9,10 @@ import t from 'tap';
 import { loadConfig } from '../src/api/config.js';
 import { startServer } from '../src/api/server.js';
 import { MemoryStore } from '../src/store/memory-store.js';
-import { main } from '../src/tools/soak.js';
-import {
-  METHODS, REQUESTS_PER_CYCLE, formatProgress, formatReport, runSoak, type Progress, type SoakResult,
-} from '../src/tools/soak.js';
+import { main } from '../bench/soak.js';
+import { formatProgress, formatReport } from '../bench/soak-report.js';
+import { METHODS, REQUESTS_PER_CYCLE, type Progress, type SoakResult } from '../bench/soak-result.js';
+import { runSoak } from '../bench/soak-runner.js';
 
 t.test('3 s at 120 cycles/min against the API with the memory backend', async (t) => {
   const store = new MemoryStore();

@@ -1,6 +1,6 @@
 // Percentiles (nearest rank) and summaries, on arrays whose answers can be checked by hand.
 import t from 'tap';
-import { growthPercent, percentile, summarize } from '../src/tools/stats.js';
+import { growthPercent, percentile, summarize } from '../bench/stats.js';
 
 const oneTo = (n: number): number[] => Array.from({ length: n }, (_, i) => i + 1);
 

@@ -1,17 +1,4 @@
-// Shared by the programs under src/ (the server and the tools): "am I the script node was started with?"
-import { realpathSync } from 'node:fs';
-import { pathToFileURL } from 'node:url';
-
-/** True when the module at `moduleUrl` (its import.meta.url) is the script node was asked to run. */
-export function isEntryPoint(moduleUrl: string): boolean {
-  const script = process.argv[1];
-  if (script === undefined) return false;
-  try {
-    return moduleUrl === pathToFileURL(realpathSync(script)).href;
-  } catch {
-    return false;
-  }
-}
+// How each tool's entry file runs its main(argv): exit with its code; an unexpected failure prints its stack.
 
 /**
  * Runs a tool's main(argv) and exits with its code; an unexpected failure prints its stack and exits 1.

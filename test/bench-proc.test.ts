@@ -1,6 +1,6 @@
 // Parsing /proc/<pid>/stat and /proc/<pid>/status, and a live read of our own process.
 import t from 'tap';
-import { parseProcStat, parseProcStatusRss, readProcSample, toSample } from '../src/tools/proc-stats.js';
+import { parseProcStat, parseProcStatusRss, readProcSample, toSample } from '../bench/proc.js';
 
 // A command name with spaces and a ")" must not shift the fields.
 const STAT = '4242 (node (a) b) S 1 4242 4242 0 -1 4194560 8000 0 12 0 1234 567 89 10 20 0 11 0 777 ' +

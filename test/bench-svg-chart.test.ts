@@ -1,6 +1,6 @@
 // The SVG chart: well-formed XML, every series drawn where its data says, every text escaped.
 import t from 'tap';
-import { escapeXml, formatClock, niceTicks, renderChart, timeTicks, type ChartSpec } from '../src/tools/svg-chart.js';
+import { escapeXml, formatClock, niceTicks, renderChart, timeTicks, type ChartSpec } from '../bench/svg-chart.js';
 
 /**
  * A small well-formedness check: one root element, balanced tags, attributes quoted, no raw "<" or stray "&" in

@@ -5,16 +5,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { deflateSync } from 'node:zlib';
 import t, { type Test } from 'tap';
-import { main as benchMain, parseBenchArgs, repsFor } from '../src/tools/bench.js';
-import { fastImportStream, filePath } from '../src/tools/bench-repos.js';
-import { buildTrees, type Obj } from '../src/tools/bench-floor.js';
-import { benchData, mixedData } from '../src/tools/bench-data.js';
-import { markdownTable, parseSize } from '../src/tools/bench-markdown.js';
-import { peakRss, resetPeakRss, statusBytes } from '../src/tools/bench-proc.js';
-import { startApiProcess } from '../src/tools/bench-server.js';
+import { main as benchMain, parseBenchArgs } from '../bench/bench.js';
+import { repsFor } from '../bench/bench-run.js';
+import { fastImportStream, filePath } from '../bench/repos.js';
+import { buildTrees, type Obj } from '../bench/floor.js';
+import { benchData, mixedData } from '../bench/data.js';
+import { markdownTable, parseSize } from '../bench/markdown.js';
+import { peakRss, resetPeakRss, statusBytes } from '../bench/proc.js';
+import { startApiProcess } from '../bench/server-process.js';
 import { startFixtureServer } from '../fixtures/git-server.js';
 import { git } from '../fixtures/repo.js';
-import { main as zlibMain } from '../src/tools/zlib-bench.js';
+import { main as zlibMain } from '../bench/zlib-bench.js';
 
 interface Table {
   header: string[];
