@@ -3,9 +3,9 @@
  * window, deflated in segments on several threads. A cheap estimate over a sample of each window picks how
  * it is deflated: stored when it looks incompressible (written here, without zlib), Huffman-only when its
  * bytes are skewed but do not repeat (base64, hex), level 1 when it repeats (text, structured data).
- * Deflating random bytes at level 1 costs twenty times storing them.
+ * Deflating random bytes at level 1 costs many times what storing them does.
  *
- * `node dist/tools/zlib-bench.js` prints this against one level-1 node:zlib stream (BENCHMARKS.md). Of the
+ * `npm run zlib-bench` prints this against one level-1 node:zlib stream (BENCHMARKS.md). Of the
  * bytes, the main thread only samples windows and checksums stored runs; zlib deflates on the thread pool.
  */
 import { availableParallelism } from 'node:os';
@@ -22,8 +22,8 @@ const RUN = 512 * 1024;
 
 export type DeflateMode = 'store' | 'huffman' | 'fast';
 
-// memLevel 9 (a hash table twice zlib's default) makes level 1 about a quarter faster on data that mixes
-// repeats and noise, at the same ratio; it costs 256 KiB more per segment being deflated.
+// memLevel 9 (a hash table twice zlib's default) makes level 1 faster on data that mixes repeats and noise, at
+// the same ratio (BENCHMARKS.md, "Decisions in the code"); it costs 256 KiB more per segment being deflated.
 const SETTINGS: Record<Exclude<DeflateMode, 'store'>, ZlibOptions> = {
   huffman: { level: STREAM_DEFLATE_LEVEL, strategy: constants.Z_HUFFMAN_ONLY },
   fast: { level: STREAM_DEFLATE_LEVEL, memLevel: 9 },
@@ -135,8 +135,8 @@ const DICTIONARY_BYTES = 32 * 1024;
  * the whole process (each also holding zlib's state and an output buffer): one per core, at least two so that
  * one is deflated while the next is read and judged, and at most three so that libuv's pool of four threads
  * keeps one for file I/O. Many large bodies at once then share those threads instead of each adding its own
- * segments. On the 2-core development machine 10 MiB POSTs took about 460 ms with one in flight, 380 ms with
- * two, three or four.
+ * segments. More than one in flight made 10 MiB POSTs faster, more than two did not (BENCHMARKS.md, "Decisions in
+ * the code").
  */
 const IN_FLIGHT = Math.min(3, Math.max(2, availableParallelism()));
 

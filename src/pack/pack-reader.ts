@@ -162,7 +162,8 @@ export interface StreamedObject {
   stream: AsyncGenerator<Buffer>;
 }
 
-// Bench, pako → node:zlib, MB/s (`node bench2.mjs 65536 pako=<old dist> node=<new dist>`: 1/10/100 MiB git blob packs in 64 KiB chunks): text 147–186 → 440–552, random 308–441 → 333–550.
+// node:zlib rather than pako here: a one-object pack's end is known, and native zlib inflates large blobs several
+// times as fast (BENCHMARKS.md, "Decisions in the code").
 /**
  * Reads a pack holding exactly one whole object, as a fetch of one blob by id returns, without holding the
  * object in memory: a 100 MiB blob passes through in chunks of at most `chunkSize` bytes.

@@ -114,8 +114,8 @@ async function spooledBlob(dir: string, file: string, size: number, oid?: string
  * A large body of known length is hashed and deflated while it arrives, and spooled deflated: the push
  * then copies the spool into the pack, so the costly work overlaps the upload instead of following it.
  * The deflating adapts to the bytes (incompressible stretches are stored, not compressed; see adaptiveDeflate).
- * Deflating as the push streams instead (where it would overlap the git server's receiving) was tried: median
- * 10 MiB POST on the 2-core development machine, JSON text 235 → 273 ms, half-random data 408 → 397 ms.
+ * Deflating as the push streams instead (where it would overlap the git server's receiving) was tried and was
+ * slower for JSON text (BENCHMARKS.md, "Decisions in the code").
  */
 async function stageDeflated(body: BodySource, length: number, opts: StageOptions): Promise<StagedBlob> {
   const dir = await mkdtemp(join(opts.tmpDir ?? tmpdir(), 'gitrest-body-'));
