@@ -1,164 +1,13 @@
-// Prometheus text exposition format 0.0.4, written by hand: a tiny Registry of counters, gauges and histograms,
-// and ApiMetrics, the four series the earlier server exported (its Grafana dashboard relies on these names).
+// The API's metrics: the four series the earlier server exported (its Grafana dashboard relies on these names,
+// so they keep its spelling), the process and Node runtime series (process-metrics.ts), and the engine's own
+// health as gitrest_* series, fed through the EngineMetrics sink the store and protocol layers call.
 
-export const METRICS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
+import type { ExchangeOutcome, GitService } from '../protocol/observer.js';
+import type { EngineMetrics, InDoubtResolution, ObjectCacheStats } from '../store/engine-metrics.js';
+import { Counter, Gauge, Histogram, Registry } from './exposition.js';
+import { registerProcessMetrics } from './process-metrics.js';
 
-type Labels = Record<string, string>;
-
-interface Metric {
-  readonly name: string;
-  render(out: string[]): void;
-}
-
-/** A metric with one series per distinct combination of label values (given in `labelNames` order). */
-abstract class LabeledMetric<S> implements Metric {
-  protected readonly series = new Map<string, { values: string[]; state: S }>();
-
-  constructor(
-    readonly name: string,
-    readonly help: string,
-    readonly type: 'counter' | 'gauge' | 'histogram',
-    readonly labelNames: readonly string[],
-  ) {
-    if (!/^[a-zA-Z_:][a-zA-Z0-9_:]*$/.test(name)) throw new Error(`bad metric name ${name}`);
-    for (const l of labelNames) if (!/^[a-zA-Z_][a-zA-Z0-9_]*$/.test(l)) throw new Error(`bad label name ${l}`);
-  }
-
-  protected abstract fresh(): S;
-
-  protected stateFor(labels: Labels): S {
-    const values = this.labelNames.map((l) => {
-      const v = labels[l];
-      if (v === undefined) throw new Error(`${this.name}: missing label ${l}`);
-      return v;
-    });
-    if (Object.keys(labels).length !== values.length) throw new Error(`${this.name}: unexpected labels`);
-    const key = JSON.stringify(values);
-    let entry = this.series.get(key);
-    if (entry === undefined) {
-      entry = { values, state: this.fresh() };
-      this.series.set(key, entry);
-    }
-    return entry.state;
-  }
-
-  render(out: string[]): void {
-    out.push(`# HELP ${this.name} ${escapeHelp(this.help)}`);
-    out.push(`# TYPE ${this.name} ${this.type}`);
-    for (const { values, state } of this.series.values()) this.renderSeries(out, values, state);
-  }
-
-  protected abstract renderSeries(out: string[], values: string[], state: S): void;
-
-  protected labelText(values: readonly string[], extra?: [string, string]): string {
-    const pairs = this.labelNames.map((l, i) => `${l}="${escapeLabelValue(values[i] as string)}"`);
-    if (extra !== undefined) pairs.push(`${extra[0]}="${escapeLabelValue(extra[1])}"`);
-    return pairs.length === 0 ? '' : `{${pairs.join(',')}}`;
-  }
-}
-
-export class Counter extends LabeledMetric<{ value: number }> {
-  constructor(name: string, help: string, labelNames: readonly string[] = []) {
-    super(name, help, 'counter', labelNames);
-  }
-  protected fresh() {
-    return { value: 0 };
-  }
-  inc(labels: Labels = {}, by = 1): void {
-    if (!(by >= 0)) throw new Error(`${this.name}: counters only go up`);
-    this.stateFor(labels).value += by;
-  }
-  protected renderSeries(out: string[], values: string[], s: { value: number }): void {
-    out.push(`${this.name}${this.labelText(values)} ${formatNumber(s.value)}`);
-  }
-}
-
-export class Gauge extends LabeledMetric<{ value: number | (() => number) }> {
-  constructor(name: string, help: string, labelNames: readonly string[] = []) {
-    super(name, help, 'gauge', labelNames);
-  }
-  protected fresh() {
-    return { value: 0 as number | (() => number) };
-  }
-  /** A number, or a function read at each scrape. */
-  set(labels: Labels, value: number | (() => number)): void {
-    this.stateFor(labels).value = value;
-  }
-  protected renderSeries(out: string[], values: string[], s: { value: number | (() => number) }): void {
-    const v = typeof s.value === 'function' ? s.value() : s.value;
-    out.push(`${this.name}${this.labelText(values)} ${formatNumber(v)}`);
-  }
-}
-
-interface HistogramState {
-  counts: number[]; // per bucket, not cumulative; rendered cumulatively
-  sum: number;
-  count: number;
-}
-
-export const DEFAULT_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60] as const;
-
-export class Histogram extends LabeledMetric<HistogramState> {
-  readonly buckets: readonly number[];
-
-  constructor(name: string, help: string, labelNames: readonly string[] = [], buckets: readonly number[] = DEFAULT_BUCKETS) {
-    super(name, help, 'histogram', labelNames);
-    if (labelNames.includes('le')) throw new Error('"le" is reserved in histograms');
-    this.buckets = [...buckets].sort((a, b) => a - b);
-  }
-  protected fresh(): HistogramState {
-    return { counts: this.buckets.map(() => 0), sum: 0, count: 0 };
-  }
-  observe(labels: Labels, value: number): void {
-    const s = this.stateFor(labels);
-    const i = this.buckets.findIndex((b) => value <= b);
-    if (i !== -1) s.counts[i]! += 1;
-    s.sum += value;
-    s.count += 1;
-  }
-  protected renderSeries(out: string[], values: string[], s: HistogramState): void {
-    let cumulative = 0;
-    this.buckets.forEach((b, i) => {
-      cumulative += s.counts[i]!;
-      out.push(`${this.name}_bucket${this.labelText(values, ['le', formatNumber(b)])} ${cumulative}`);
-    });
-    out.push(`${this.name}_bucket${this.labelText(values, ['le', '+Inf'])} ${s.count}`);
-    out.push(`${this.name}_sum${this.labelText(values)} ${formatNumber(s.sum)}`);
-    out.push(`${this.name}_count${this.labelText(values)} ${s.count}`);
-  }
-}
-
-export class Registry {
-  private readonly metrics: Metric[] = [];
-
-  register<M extends Metric>(metric: M): M {
-    if (this.metrics.some((m) => m.name === metric.name)) throw new Error(`metric ${metric.name} registered twice`);
-    this.metrics.push(metric);
-    return metric;
-  }
-
-  /** The whole exposition, ending in a newline. */
-  render(): string {
-    const out: string[] = [];
-    for (const m of this.metrics) m.render(out);
-    return out.join('\n') + '\n';
-  }
-}
-
-export function escapeLabelValue(v: string): string {
-  return v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
-}
-
-function escapeHelp(v: string): string {
-  return v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n');
-}
-
-function formatNumber(n: number): string {
-  if (Number.isNaN(n)) return 'NaN';
-  if (n === Infinity) return '+Inf';
-  if (n === -Infinity) return '-Inf';
-  return String(n);
-}
+export { METRICS_CONTENT_TYPE } from './exposition.js';
 
 export interface RequestObservation {
   method: string;
@@ -169,35 +18,118 @@ export interface RequestObservation {
   seconds: number;
 }
 
-const KNOWN_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'OPTIONS']);
+/** The methods the API answers; any other is counted as OTHER, so clients cannot create unbounded series. */
+const METHOD_LABELS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'OPTIONS', 'OTHER'] as const;
+const KNOWN_METHODS = new Set<string>(METHOD_LABELS);
+const STATUS_LABELS = ['success', 'error'] as const;
+const RETRY_LABELS = ['false', 'true'] as const;
+const SERVICES: readonly GitService[] = ['upload-pack', 'receive-pack'];
+const OUTCOMES: readonly ExchangeOutcome[] = ['ok', 'http_error', 'transport_error'];
+const RESOLUTIONS: readonly InDoubtResolution[] = ['landed', 'not_landed', 'unknown'];
+/** Writes per push: 1 when writes come one at a time, up to the write queue's batch size under load. */
+const WRITES_BUCKETS = [1, 2, 4, 8, 16, 32, 64];
 
-/** The earlier server's series: server_uptime, request_count, request_duration, retry_count. */
-export class ApiMetrics {
+/**
+ * The earlier server's series (server_uptime, request_count, request_duration, retry_count), the process and
+ * runtime series, and the engine's gitrest_* series. Every label combination that can occur exists from the
+ * start at zero, so a dashboard shows 0 rather than "No data" before the first event.
+ */
+export class ApiMetrics implements EngineMetrics {
   readonly registry = new Registry();
   private readonly requests: Counter;
   private readonly durations: Histogram;
   private readonly retries: Counter;
+  private readonly gitRequests: Histogram;
+  private readonly gitBytesSent: Counter;
+  private readonly gitBytesReceived: Counter;
+  private readonly pushWrites: Histogram;
+  private readonly lostRaces: Counter;
+  private readonly inDoubt: Counter;
+  private readonly cacheHits: Counter;
+  private readonly cacheMisses: Counter;
+  private readonly cacheBytes: Gauge;
 
   constructor(startTime: Date = new Date()) {
-    const uptime = this.registry.register(new Gauge('server_uptime', 'Seconds since the server started.', ['start_time']));
+    const r = this.registry;
+    const uptime = r.register(new Gauge('server_uptime', 'Seconds since the server started.', ['start_time']));
     const started = startTime.getTime();
     uptime.set({ start_time: startTime.toISOString() }, () => (Date.now() - started) / 1000);
-    this.requests = this.registry.register(new Counter('request_count', 'API requests handled.',
+    this.requests = r.register(new Counter('request_count', 'API requests handled.', ['method', 'status', 'retry']));
+    this.durations = r.register(new Histogram('request_duration', 'API request duration in seconds.',
       ['method', 'status', 'retry']));
-    this.durations = this.registry.register(new Histogram('request_duration', 'API request duration in seconds.',
-      ['method', 'status', 'retry']));
-    this.retries = this.registry.register(new Counter('retry_count', 'Retries the storage backend needed.',
-      ['method', 'status']));
+    this.retries = r.register(new Counter('retry_count', 'Retries the storage backend needed.', ['method', 'status']));
+    for (const method of METHOD_LABELS) {
+      for (const status of STATUS_LABELS) {
+        this.retries.touch({ method, status });
+        for (const retry of RETRY_LABELS) {
+          this.requests.touch({ method, status, retry });
+          this.durations.touch({ method, status, retry });
+        }
+      }
+    }
+
+    registerProcessMetrics(r);
+
+    this.gitRequests = r.register(new Histogram('gitrest_git_request_duration_seconds',
+      'Requests to the Git host by service and outcome, from sending to the end of the response.',
+      ['service', 'outcome']));
+    this.gitBytesSent = r.register(new Counter('gitrest_git_sent_bytes_total',
+      'Request body bytes sent to the Git host.', ['service']));
+    this.gitBytesReceived = r.register(new Counter('gitrest_git_received_bytes_total',
+      'Response body bytes received from the Git host.', ['service']));
+    for (const service of SERVICES) {
+      this.gitBytesSent.touch({ service });
+      this.gitBytesReceived.touch({ service });
+      for (const outcome of OUTCOMES) this.gitRequests.touch({ service, outcome });
+    }
+    this.pushWrites = r.register(new Histogram('gitrest_push_writes',
+      'Writes carried by each accepted push (one commit each: writes that waited are committed together).', [],
+      WRITES_BUCKETS));
+    this.pushWrites.touch();
+    this.lostRaces = r.register(new Counter('gitrest_push_lost_races_total',
+      'Pushes refused because the branch had moved since it was read.'));
+    this.lostRaces.touch();
+    this.inDoubt = r.register(new Counter('gitrest_push_in_doubt_total',
+      'Readings back of the branch after a push without a clear answer, by what they found.', ['resolution']));
+    for (const resolution of RESOLUTIONS) this.inDoubt.touch({ resolution });
+    this.cacheHits = r.register(new Counter('gitrest_object_cache_hits_total', 'Object cache lookups that hit.'));
+    this.cacheMisses = r.register(new Counter('gitrest_object_cache_misses_total', 'Object cache lookups that missed.'));
+    this.cacheBytes = r.register(new Gauge('gitrest_object_cache_bytes', 'Bytes held by the object cache.'));
   }
 
   observe(o: RequestObservation): void {
-    // Unknown methods are folded into one label value so clients cannot create unbounded series.
     const method = KNOWN_METHODS.has(o.method) ? o.method : 'OTHER';
     const status = o.ok ? 'success' : 'error';
     const labels = { method, status, retry: o.retries > 0 ? 'true' : 'false' };
     this.requests.inc(labels);
     this.durations.observe(labels, o.seconds);
     if (o.retries > 0) this.retries.inc({ method, status }, o.retries);
+  }
+
+  exchange(service: GitService, outcome: ExchangeOutcome, seconds: number): void {
+    this.gitRequests.observe({ service, outcome }, seconds);
+  }
+
+  bytes(direction: 'sent' | 'received', service: GitService, n: number): void {
+    (direction === 'sent' ? this.gitBytesSent : this.gitBytesReceived).inc({ service }, n);
+  }
+
+  pushed(writes: number): void {
+    this.pushWrites.observe({}, writes);
+  }
+
+  lostRace(): void {
+    this.lostRaces.inc();
+  }
+
+  pushInDoubt(resolution: InDoubtResolution): void {
+    this.inDoubt.inc({ resolution });
+  }
+
+  objectCache(read: () => ObjectCacheStats): void {
+    this.cacheHits.readFrom({}, () => read().hits);
+    this.cacheMisses.readFrom({}, () => read().misses);
+    this.cacheBytes.set({}, () => read().bytes);
   }
 
   render(): string {

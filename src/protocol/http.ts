@@ -4,6 +4,7 @@
 import { Readable } from 'node:stream';
 import { Agent, request } from 'undici';
 import { HttpStatusError, TransportError } from './errors.js';
+import { NO_GIT_HOST_OBSERVER, serviceOf, type ExchangeOutcome, type GitHostObserver, type GitService } from './observer.js';
 
 export type Credentials = { username: string; password: string } | { token: string };
 
@@ -14,6 +15,8 @@ export interface HttpOptions {
   credentials?: Credentials;
   /** Must start with "git/" (some hosts switch on it). */
   userAgent?: string;
+  /** Told about every exchange and its bytes (metrics); default: nobody. */
+  observer?: GitHostObserver;
 }
 
 export interface HttpStats {
@@ -50,6 +53,7 @@ export class HttpClient {
   private readonly headers: Record<string, string>;
   private readonly headersTimeout: number;
   private readonly bodyTimeout: number;
+  private readonly observer: GitHostObserver;
 
   constructor(url: string, opts: HttpOptions = {}) {
     let parsed: URL;
@@ -79,6 +83,7 @@ export class HttpClient {
 
     this.headersTimeout = opts.headersTimeoutMs ?? DEFAULTS.headersTimeoutMs;
     this.bodyTimeout = opts.bodyTimeoutMs ?? DEFAULTS.bodyTimeoutMs;
+    this.observer = opts.observer ?? NO_GIT_HOST_OBSERVER;
     this.agent = new Agent({
       connect: { timeout: opts.connectTimeoutMs ?? DEFAULTS.connectTimeoutMs },
       headersTimeout: this.headersTimeout,
@@ -107,12 +112,21 @@ export class HttpClient {
     const url = `${this.baseUrl}/${path}`;
     const shown = url.replace(/\?.*$/, '');
     const signal = init.signal;
+    const service = serviceOf(path);
+    const started = performance.now();
+    let ended = false;
+    const end = (outcome: ExchangeOutcome): void => {
+      if (ended) return;
+      ended = true;
+      this.observer.exchange(service, outcome, (performance.now() - started) / 1000);
+    };
     let requestBody: Uint8Array | Readable | undefined;
     if (body instanceof Uint8Array) {
       requestBody = body;
       this.stats.bytesSent += body.length;
+      this.observer.bytes('sent', service, body.length);
     } else if (body) {
-      requestBody = Readable.from(this.countSent(body), { objectMode: false });
+      requestBody = Readable.from(this.countSent(body, service), { objectMode: false });
     }
     this.stats.requests++;
     let res: Awaited<ReturnType<typeof request>>;
@@ -127,41 +141,52 @@ export class HttpClient {
         bodyTimeout: this.bodyTimeout,
       });
     } catch (err) {
+      end('transport_error');
       throw transportError(err, `${method} ${shown}`, signal);
     }
     // Destroying an unread undici body emits 'error'; without a listener that would crash the process.
     res.body.on('error', ignore);
     if (res.statusCode < 200 || res.statusCode > 299) {
       res.body.destroy();
+      end('http_error');
       throw new HttpStatusError(
         res.statusCode,
         `HTTP ${res.statusCode} from ${method} ${shown}`,
         retryAfterMs(header(res.headers['retry-after'])),
       );
     }
-    return this.wrapResponse(res.statusCode, header(res.headers['content-type']), res.body, `${method} ${shown}`, signal);
+    return this.wrapResponse(res.statusCode, header(res.headers['content-type']), res.body, `${method} ${shown}`,
+      { service, end }, signal);
   }
 
-  private async *countSent(body: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
+  private async *countSent(body: AsyncIterable<Uint8Array>, service: GitService): AsyncGenerator<Uint8Array> {
     for await (const chunk of body) {
       this.stats.bytesSent += chunk.length;
+      this.observer.bytes('sent', service, chunk.length);
       yield chunk;
     }
   }
 
-  private wrapResponse(status: number, type: string, raw: UndiciBody, what: string, signal?: AbortSignal): HttpResponse {
+  private wrapResponse(status: number, type: string, raw: UndiciBody, what: string,
+    exchange: { service: GitService; end(outcome: ExchangeOutcome): void }, signal?: AbortSignal): HttpResponse {
     const stats = this.stats;
+    const observer = this.observer;
     // Reading the body must reject (never crash or hang): errors of the stream are mapped, and the stream is
     // destroyed whenever iteration stops early.
     async function* iterate(): AsyncGenerator<Buffer> {
       try {
         for await (const chunk of raw as AsyncIterable<Buffer>) {
           stats.bytesReceived += chunk.length;
+          observer.bytes('received', exchange.service, chunk.length);
           yield chunk;
         }
+        exchange.end('ok');
       } catch (err) {
+        exchange.end('transport_error');
         throw transportError(err, `reading ${what}`, signal);
       } finally {
+        // Given up early by the reader: the exchange itself went fine.
+        exchange.end('ok');
         if (!raw.destroyed) raw.destroy();
       }
     }
@@ -171,6 +196,7 @@ export class HttpClient {
       contentType: type.split(';')[0]!.trim().toLowerCase(),
       body,
       dispose() {
+        exchange.end('ok');
         if (!raw.destroyed) raw.destroy();
       },
     };

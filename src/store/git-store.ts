@@ -25,6 +25,7 @@ import { WriteQueue, type PushInDoubt, type PushObject, type WriteOp, type Snaps
 import { toStoreError, withRetries } from './errors.js';
 import { retrying, RetryBudget, startDeadline } from './retry.js';
 import { releasing } from './release-stream.js';
+import { NO_ENGINE_METRICS, type EngineMetrics } from './engine-metrics.js';
 
 export interface GitStoreOptions {
   remote: RemoteOptions;
@@ -51,6 +52,8 @@ export interface GitStoreOptions {
   landedDepth?: number;
   maxBatch?: number;
   now?: () => Date;
+  /** Told about exchanges with the host, pushes and the object cache; default: nobody. */
+  metrics?: EngineMetrics;
 }
 
 export class GitStore implements Store {
@@ -59,19 +62,23 @@ export class GitStore implements Store {
   readonly #ref: string;
   readonly #opts: GitStoreOptions;
   readonly #queue: WriteQueue;
+  readonly #metrics: EngineMetrics;
   /** The last tip this process saw or made; a write starts from it without asking the remote first. */
   #tip: string | null | undefined = undefined;
 
   constructor(opts: GitStoreOptions) {
     this.#opts = opts;
     this.#ref = `refs/heads/${opts.branch}`;
-    this.remote = new Remote(opts.remote);
+    this.#metrics = opts.metrics ?? NO_ENGINE_METRICS;
+    this.remote = new Remote({ observer: this.#metrics, ...opts.remote });
     this.cache = new ObjectCache(opts.cacheBytes ?? 16 * 1024 * 1024);
+    const cache = this.cache;
+    this.#metrics.objectCache(() => ({ hits: cache.hits, misses: cache.misses, bytes: cache.bytes }));
     this.#queue = new WriteQueue({
       snapshot: (refresh) => this.#snapshot(refresh),
       loadTree: (oid) => this.#loadTree(oid),
       push: (from, to, objects) => this.#push(from, to, objects),
-      findLanded: (pushes) => this.#findLanded(pushes),
+      findLanded: (pushes) => this.#observedFindLanded(pushes),
       makeCommit: (tree, parent, op) => this.#makeCommit(tree, parent, op.method, op.path),
       maxAttempts: opts.maxAttempts ?? 8,
       deadlineMs: opts.writeDeadlineMs ?? 60_000,
@@ -86,6 +93,11 @@ export class GitStore implements Store {
 
   get branchRef(): string {
     return this.#ref;
+  }
+
+  /** One ref lookup at the remote (readiness): resolves once the host answered it. */
+  async ping(signal?: AbortSignal): Promise<void> {
+    await this.#readTip(signal);
   }
 
   /** A read, retried as a whole on transient failures; `retries` says how many it took. */
@@ -270,6 +282,7 @@ export class GitStore implements Store {
     const ref = result.refs.find((r) => r.ref === this.#ref);
     if (result.ok && ref?.status === 'ok') {
       this.#tip = to;
+      this.#metrics.pushed(objects.filter((o) => o.type === 'commit').length);
       // What we just wrote is what the next requests will read: keep the trees, the commits and small blobs.
       for (const o of objects) {
         if (!Buffer.isBuffer(o.data)) continue;
@@ -279,9 +292,23 @@ export class GitStore implements Store {
     }
     // Refused: the tip we knew is not (or may not be) the remote's.
     this.#tip = undefined;
-    if (ref?.status === 'ref-moved') return false;
+    if (ref?.status === 'ref-moved') {
+      this.#metrics.lostRace();
+      return false;
+    }
     const why = ref?.status === 'error' ? ref.message : result.unpack;
     throw new StoreError('upstream', 'the git host refused the push', why);
+  }
+
+  async #observedFindLanded(pushes: readonly PushInDoubt[]): Promise<string | null> {
+    try {
+      const head = await this.#findLanded(pushes);
+      this.#metrics.pushInDoubt(head === null ? 'not_landed' : 'landed');
+      return head;
+    } catch (err) {
+      this.#metrics.pushInDoubt('unknown');
+      throw err;
+    }
   }
 
   /**

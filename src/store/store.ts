@@ -73,6 +73,11 @@ export interface Store {
   replace(path: string, body: BodySource): Promise<WriteResult>;
   /** Throws StoreError('not-found') when there is no file at `path`. Empty parent directories disappear. */
   remove(path: string): Promise<WriteResult>;
+  /**
+   * Readiness: resolves once the backing repository answered a ref lookup, rejects when it did not. A store
+   * without one (the memory store) has nothing to wait for and leaves this out.
+   */
+  ping?(signal?: AbortSignal): Promise<void>;
   /** Releases resources; later calls throw StoreError('unavailable'). */
   close(): Promise<void>;
 }
