@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { Client } from 'undici';
 import { expectConfigError } from '../fixtures/config.js';
 import { presentedToken, requiredAccess } from '../src/api/auth.js';
+import { classify } from '../src/api/router.js';
 import { loadConfig, parseTokenFile, redactedConfig, secretsOf } from '../src/api/config.js';
 import { createLogger } from '../src/api/logger.js';
 import { startServer } from '../src/api/server.js';
@@ -265,13 +266,14 @@ t.test('invalid token configuration: one ConfigError line that names the source 
 });
 
 t.test('pure parts: which access a request needs, which token a header carries', async (t) => {
-  t.equal(requiredAccess('GET', '/healthz', false), 'none');
-  t.equal(requiredAccess('POST', '/healthz', false), 'none');
-  t.equal(requiredAccess('GET', '/metrics', false), 'ro');
-  t.equal(requiredAccess('GET', '/metrics?x', true), 'none');
-  t.equal(requiredAccess('GET', '/metrics/x', true), 'ro', 'a resource under /metrics is a resource');
-  for (const m of ['GET', 'HEAD', 'OPTIONS', 'PATCH', 'TRACE']) t.equal(requiredAccess(m, '/a', false), 'ro', m);
-  for (const m of ['POST', 'PUT', 'DELETE']) t.equal(requiredAccess(m, '/a?b', true), 'rw', m);
+  t.equal(requiredAccess('GET', classify('/healthz'), false), 'none');
+  t.equal(requiredAccess('POST', classify('/healthz'), false), 'none');
+  t.equal(requiredAccess('GET', classify('/readyz?x'), false), 'none');
+  t.equal(requiredAccess('GET', classify('/metrics'), false), 'ro');
+  t.equal(requiredAccess('GET', classify('/metrics?x'), true), 'none');
+  t.equal(requiredAccess('GET', classify('/metrics/x'), true), 'ro', 'a resource under /metrics is a resource');
+  for (const m of ['GET', 'HEAD', 'OPTIONS', 'PATCH', 'TRACE']) t.equal(requiredAccess(m, classify('/a'), false), 'ro', m);
+  for (const m of ['POST', 'PUT', 'DELETE']) t.equal(requiredAccess(m, classify('/a?b'), true), 'rw', m);
 
   t.equal(presentedToken(undefined), undefined);
   t.equal(presentedToken('Bearer abc'), 'abc');

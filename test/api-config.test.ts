@@ -11,6 +11,8 @@ t.test('defaults', async (t) => {
   const c = loadConfig({});
   t.same(c, {
     port: 8080,
+    host: '127.0.0.1',
+    loopbackByDefault: true,
     backendType: 'git',
     gitBranch: 'main',
     authorName: 'gitrest',
@@ -21,6 +23,7 @@ t.test('defaults', async (t) => {
     requestTimeoutMs: 300_000,
     headersTimeoutMs: 30_000,
     bodyIdleTimeoutMs: 30_000,
+    readyTimeoutMs: 2_000,
     shutdownGraceMs: 10_000,
     dataDir: resolve('./data'),
     logLevel: 'info',
@@ -41,7 +44,7 @@ t.test('every variable is read', async (t) => {
     GIT_COMMIT_MESSAGE: 'api: {method} {path} ({method})', MAX_BODY_BYTES: '1024', GIT_TIMEOUT_MS: '500',
     REQUEST_TIMEOUT_MS: '0', SHUTDOWN_GRACE_MS: '250', DATA_DIR: '/var/lib/gitrest', LOG_LEVEL: 'warn',
     HEADERS_TIMEOUT_MS: '400', BODY_IDLE_TIMEOUT_MS: '0', API_TOKENS_RW: 'rw-token-0123456789', METRICS_PUBLIC: 'TRUE',
-    CACHE_BYTES: '0', SPOOL_THRESHOLD_BYTES: '4096',
+    CACHE_BYTES: '0', SPOOL_THRESHOLD_BYTES: '4096', READY_TIMEOUT_MS: '700', EMBEDDED_GIT_PORT: '9418',
   });
   t.same(c, {
     port: 9000, host: '127.0.0.1', backendType: 'memory', gitRepoUrl: 'https://git.example.com/o/r.git',
@@ -49,10 +52,16 @@ t.test('every variable is read', async (t) => {
     commitMessageTemplate: 'api: {method} {path} ({method})', maxBodyBytes: 1024, gitTimeoutMs: 500,
     requestTimeoutMs: 0, shutdownGraceMs: 250, dataDir: '/var/lib/gitrest', logLevel: 'warn',
     headersTimeoutMs: 400, bodyIdleTimeoutMs: 0, apiTokens: [{ token: 'rw-token-0123456789', access: 'rw' }],
-    metricsPublic: true, cacheBytes: 0, spoolThresholdBytes: 4096,
+    metricsPublic: true, cacheBytes: 0, spoolThresholdBytes: 4096, readyTimeoutMs: 700, embeddedGitPort: 9418,
+    loopbackByDefault: false,
   });
   t.equal(formatCommitMessage(c.commitMessageTemplate, 'PUT', 'a/b'), 'api: PUT a/b (PUT)');
   t.equal(loadConfig({ PORT: '0' }).port, 0, 'port 0 (any free port) is allowed');
+  t.equal(loadConfig({ GIT_REPO_URL: 'https://h/r.git' }).host, undefined, 'a remote repository: all interfaces');
+  t.equal(loadConfig({ API_TOKENS_RW: 'rw-token-0123456789' }).host, undefined, 'tokens: all interfaces');
+  t.equal(loadConfig({ HOST: '::' }).host, '::', 'HOST wins');
+  t.equal(loadConfig({ HOST: '[::1]' }).host, '::1');
+  t.equal(loadConfig({ HOST: 'localhost' }).host, 'localhost');
 });
 
 t.test('invalid values: a ConfigError whose message is one line naming the variable', async (t) => {
@@ -61,6 +70,10 @@ t.test('invalid values: a ConfigError whose message is one line naming the varia
     [{ PORT: '65536' }, /^PORT /],
     [{ PORT: '-1' }, /^PORT /],
     [{ PORT: '80.5' }, /^PORT /],
+    [{ HOST: 'no such host' }, /^HOST must be an IP address or a host name/],
+    [{ HOST: 'a:b' }, /^HOST /],
+    [{ EMBEDDED_GIT_PORT: '0' }, /^EMBEDDED_GIT_PORT must be a whole number from 1 to 65535/],
+    [{ READY_TIMEOUT_MS: '0' }, /^READY_TIMEOUT_MS /],
     [{ BACKEND_TYPE: 'sqlite' }, /^BACKEND_TYPE must be one of git, memory \(got "sqlite"\)/],
     [{ GIT_REPO_URL: 'not a url' }, /^GIT_REPO_URL is not a valid URL; set it to/],
     [{ GIT_REPO_URL: 'ssh://git@github.com/o/r.git' }, /^GIT_REPO_URL must be an http:\/\/ or https:\/\/ URL/],

@@ -78,13 +78,27 @@ t.test('after SHUTDOWN_GRACE_MS, remaining connections are cut', async (t) => {
     remove: () => Promise.reject(new Error('unused')),
     close: async () => {},
   };
+  const lines: Array<{ msg: string }> = [];
+  const logger = createLogger({ write: (l) => lines.push(JSON.parse(l) as { msg: string }) });
   const running = await startServer(loadConfig({ BACKEND_TYPE: 'memory', SHUTDOWN_GRACE_MS: '50' }),
-    { store: stuck, host: '127.0.0.1', port: 0, logger: silent });
+    { store: stuck, host: '127.0.0.1', port: 0, logger });
+  const done = await request(`${running.url}/healthz`);
+  await done.body.dump();
   const hanging = request(`${running.url}/x`);
   await inFlight;
   await running.close();
   await t.rejects(hanging, 'the stuck request was cut off');
+  t.equal(lines.at(-1)?.msg, 'gitrest stopped: 1 requests served, 0 finished during shutdown, 1 cut',
+    'the last line counts the cut request');
   release();
+});
+
+t.test('a HOST this machine does not have is a StartupError about HOST, before the store is opened', async (t) => {
+  const err = await startServer(loadConfig({ HOST: '203.0.113.7', DATA_DIR: '/nonexistent/never-created' }),
+    { port: 0, logger: silent }).then(() => undefined, (e: unknown) => e);
+  t.ok(err instanceof StartupError, 'StartupError');
+  t.match((err as Error).message, /^cannot listen on HOST 203\.0\.113\.7: .*; set HOST to an address of this machine/);
+  t.notMatch((err as Error).message, /PORT/);
 });
 
 t.test('a port in use is a StartupError naming the port', async (t) => {
@@ -145,5 +159,6 @@ t.test('entry point: serves, logs its URL without secrets, and exits 0 on SIGTER
   t.notOk(stdout.includes('never-print-me'), 'the password is never printed');
   t.equal(stderr, '');
   const lines = stdout.trim().split('\n').map((l) => JSON.parse(l) as { msg: string });
-  t.same(lines.map((l) => l.msg), [started.msg, 'request', 'shutting down']);
+  t.same(lines.map((l) => l.msg), [started.msg, 'request', 'shutting down',
+    'gitrest stopped: 1 requests served, 0 finished during shutdown, 0 cut']);
 });

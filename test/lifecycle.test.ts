@@ -187,6 +187,9 @@ t.test('invalid configuration: non-zero exit at start with one line on stderr na
     ['LOG_LEVEL', { LOG_LEVEL: 'loud' }],
     ['GIT_BRANCH', { GIT_BRANCH: 'a..b' }],
     ['GIT_REPO_URL', { GIT_REPO_URL: 'ftp://example.test/repo.git' }],
+    ['HOST', { HOST: 'not a host' }],
+    // A documentation address (RFC 5737) no machine here has: found out when binding, still about HOST.
+    ['HOST', { HOST: '203.0.113.7' }],
   ];
   await Promise.all(cases.map(async ([name, env]) => {
     const r = await runServerToExit({ BACKEND_TYPE: 'memory', HOST: '127.0.0.1', ...env });
@@ -196,6 +199,7 @@ t.test('invalid configuration: non-zero exit at start with one line on stderr na
     const lines = r.stderr.split('\n').filter((l) => l !== '');
     t.equal(lines.length, 1, `${label}: exactly one line on stderr`);
     t.match(lines[0] ?? '', name, `${label}: the line names ${name}`);
+    if (name === 'HOST') t.notMatch(lines[0] ?? '', 'PORT', `${label}: the advice is about HOST, not PORT`);
     t.equal(r.stdout, '', `${label}: nothing on stdout`);
   }));
 });
@@ -223,9 +227,17 @@ t.test('embedded default: no GIT_REPO_URL keeps data in DATA_DIR, clonable, and 
   await git(['clone', '--quiet', cloneUrl!, cloneDir]);
   t.ok((await readFile(join(cloneDir, 'notes', 'hello.json'))).equals(body), 'git clone shows the file with its bytes');
   t.same(await first.stop('SIGTERM'), { code: 0, signal: null }, 'stops cleanly');
+  const last = first.logs().at(-1);
+  t.match(String(last?.msg), /^gitrest stopped: \d+ requests served, 0 finished during shutdown, 0 cut$/,
+    'the last log line says it stopped and what became of the requests');
+  t.ok(messages.some((m) => /127\.0\.0\.1 only/.test(m)), 'it says its Git server is on loopback only');
   await fsck(join(dataDir, 'data.git'));
 
   const second = await startServerProcess(t, { env });
+  const secondClone = /git clone (\S+)/.exec(second.logs().map((l) => String(l.msg)).join('\n'))?.[1];
+  t.equal(secondClone, cloneUrl, 'the clone URL survives the restart (its port is kept in DATA_DIR)');
+  await git(['-C', cloneDir, 'pull', '--quiet']);
+  t.pass('and the earlier clone still pulls from it');
   const read = await httpCall(`${second.url}/notes/hello.json`, 'GET');
   t.equal(read.status, 200, 'after a restart on the same DATA_DIR the file is there');
   t.ok(read.body.equals(body), 'with its bytes');

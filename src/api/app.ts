@@ -11,13 +11,16 @@ import { redact, secretsOf, type Config } from './config.js';
 import { fromStoreError, HttpError } from './http-error.js';
 import type { Logger, RequestLog } from './logger.js';
 import { METRICS_CONTENT_TYPE, type ApiMetrics } from './metrics.js';
-import { route, type Route } from './router.js';
+import { Readiness } from './readiness.js';
+import { classify, route, type Route } from './router.js';
 
 export interface AppDeps {
   store: Store;
   config: Config;
   metrics: ApiMetrics;
   logger: Logger;
+  /** Answers /readyz; default: one built on `store` with config.readyTimeoutMs. */
+  readiness?: Readiness;
 }
 
 export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => void;
@@ -28,7 +31,7 @@ interface Outcome {
   retries: number;
   commit?: string;
   error?: string;
-  /** /metrics and /healthz are not API traffic and are left out of request_count. */
+  /** Only requests for resources are API traffic: the reserved paths are left out of request_count. */
   observed: boolean;
 }
 
@@ -38,16 +41,20 @@ export function createApp(deps: AppDeps): RequestHandler {
   const { store, config, metrics, logger } = deps;
   const secrets = secretsOf(config);
   const auth = new ApiAuth(config.apiTokens, config.metricsPublic);
+  const readiness = deps.readiness ?? new Readiness(store, { timeoutMs: config.readyTimeoutMs });
 
   async function handle(req: IncomingMessage, res: ServerResponse, out: Outcome): Promise<void> {
+    const method = req.method ?? '';
+    const url = req.url ?? '/';
+    const target = classify(url);
+    out.observed = target === 'resource';
     // RFC 9112 §3.2 (checked here rather than by Node, whose 400 has no JSON body).
     if (req.httpVersionMajor === 1 && req.httpVersionMinor === 1 && req.headers.host === undefined) {
       throw new HttpError(400, 'the Host header is missing', 'HTTP/1.1 requests must carry a Host header');
     }
     // Then authentication, so that a caller without a valid token learns nothing else (not even which paths are valid).
-    auth.authorize(req.method ?? '', req.url ?? '/', req.headers.authorization);
-    const r = route(req.method ?? '', req.url ?? '/');
-    out.observed = r.kind === 'resource' || r.kind === 'options';
+    auth.authorize(method, target, req.headers.authorization);
+    const r = route(method, url, target);
     switch (r.kind) {
       case 'options':
         res.writeHead(204, { Allow: r.allow.join(', ') }).end();
@@ -55,6 +62,13 @@ export function createApp(deps: AppDeps): RequestHandler {
       case 'healthz':
         sendJson(res, 200, { status: 'ok' });
         return;
+      case 'readyz': {
+        const state = await readiness.check();
+        res.setHeader('Cache-Control', 'no-store');
+        if (state.ready) sendJson(res, 200, { status: 'ready' });
+        else sendJson(res, 503, { status: 'not ready', error: redact(state.reason, secrets) });
+        return;
+      }
       case 'metrics': {
         const text = metrics.render();
         res.writeHead(200, { 'Content-Type': METRICS_CONTENT_TYPE, 'Content-Length': Buffer.byteLength(text) });
@@ -156,7 +170,7 @@ export function createApp(deps: AppDeps): RequestHandler {
 
   return (req, res) => {
     const started = performance.now();
-    const out: Outcome = { path: logPath(req.url), retries: 0, observed: true };
+    const out: Outcome = { path: logPath(req.url), retries: 0, observed: false };
     handle(req, res, out)
       .catch((err: unknown) => sendError(req, res, err, out))
       .catch((err: unknown) => {

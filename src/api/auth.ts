@@ -1,5 +1,5 @@
-// REST API authentication. With no token configured the API is open. Otherwise every request except /healthz
-// (and /metrics when METRICS_PUBLIC=true) needs a token, sent as `Authorization: Bearer <token>` or, for curl's
+// REST API authentication. With no token configured the API is open. Otherwise every request except /healthz and
+// /readyz (and /metrics when METRICS_PUBLIC=true) needs a token, sent as `Authorization: Bearer <token>` or, for curl's
 // `-u :<token>`, as `Authorization: Basic` with the token as the password (the user name is ignored).
 // Read-only tokens may GET, HEAD and OPTIONS; POST, PUT and DELETE need a read-write token.
 //
@@ -9,6 +9,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { ApiToken, TokenAccess } from './config.js';
 import { HttpError } from './http-error.js';
+import type { Target } from './router.js';
 
 /** What a request needs: nothing, any valid token, or a read-write token. */
 export type Need = 'none' | 'ro' | 'rw';
@@ -16,10 +17,11 @@ export type Need = 'none' | 'ro' | 'rw';
 const WRITE_METHODS = new Set(['POST', 'PUT', 'DELETE']);
 const REALM = 'Bearer realm="gitrest"';
 
-export function requiredAccess(method: string, rawUrl: string, metricsPublic: boolean): Need {
-  const path = rawUrl.split(/[?#]/, 1)[0];
-  if (path === '/healthz') return 'none';
-  if (path === '/metrics') return metricsPublic ? 'none' : 'ro';
+/** `target` is the router's classification of the request (see classify in router.ts). */
+export function requiredAccess(method: string, target: Target, metricsPublic: boolean): Need {
+  // Probes (liveness, readiness) must work without a token; they tell nothing about the data.
+  if (target === 'healthz' || target === 'readyz') return 'none';
+  if (target === 'metrics') return metricsPublic ? 'none' : 'ro';
   // Other methods are answered 405 by the router, once the caller has shown it may use the API at all.
   return WRITE_METHODS.has(method) ? 'rw' : 'ro';
 }
@@ -62,9 +64,9 @@ export class ApiAuth {
   }
 
   /** Throws HttpError 401 (no or unknown token) or 403 (read-only token on a write); returns when allowed. */
-  authorize(method: string, rawUrl: string, header: string | undefined): void {
+  authorize(method: string, target: Target, header: string | undefined): void {
     if (!this.enabled) return;
-    const need = requiredAccess(method, rawUrl, this.#metricsPublic);
+    const need = requiredAccess(method, target, this.#metricsPublic);
     if (need === 'none') return;
     const access = this.accessOf(header);
     if (access === undefined) {

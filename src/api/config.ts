@@ -3,6 +3,7 @@
 // except through `credentials` and `apiTokens` themselves: log `redactedConfig(config)` instead of `config`.
 
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { resolve } from 'node:path';
 import { type PacketTraceTarget, packetTraceTarget } from '../protocol/packet-trace.js';
 
@@ -24,8 +25,13 @@ export interface ApiToken {
 
 export interface Config {
   port: number;
-  /** Interface to listen on; undefined = all interfaces. */
+  /** Interface to listen on; undefined = all interfaces. See `loopbackByDefault`. */
   host?: string;
+  /**
+   * True when HOST is unset and the API listens on 127.0.0.1 because nothing protects it: the embedded default
+   * repository (no GIT_REPO_URL) and no API tokens. With GIT_REPO_URL set the default stays all interfaces.
+   */
+  loopbackByDefault: boolean;
   backendType: BackendType;
   /** Smart-HTTP URL of the repository, with any userinfo removed (see `credentials`). Unset = embedded default. */
   gitRepoUrl?: string;
@@ -45,10 +51,14 @@ export interface Config {
   headersTimeoutMs: number;
   /** How long the API waits for the next piece of a request body before answering 408; 0 disables. */
   bodyIdleTimeoutMs: number;
+  /** Bound on the ref lookup behind /readyz. */
+  readyTimeoutMs: number;
   /** How long a graceful shutdown waits for in-flight requests. */
   shutdownGraceMs: number;
   /** Where the embedded default repository lives when GIT_REPO_URL is unset. Absolute. */
   dataDir: string;
+  /** Port of the embedded Git server; undefined = the one it used last time (kept in DATA_DIR), else a free one. */
+  embeddedGitPort?: number;
   logLevel: LogLevel;
   /** Tokens the REST API accepts; empty = the API is open to anyone who can reach it. */
   apiTokens: ApiToken[];
@@ -94,6 +104,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     requestTimeoutMs: integer(get, 'REQUEST_TIMEOUT_MS', 300_000, 0, MAX_MS),
     headersTimeoutMs: integer(get, 'HEADERS_TIMEOUT_MS', 30_000, 1, MAX_MS),
     bodyIdleTimeoutMs: integer(get, 'BODY_IDLE_TIMEOUT_MS', 30_000, 0, MAX_MS),
+    readyTimeoutMs: integer(get, 'READY_TIMEOUT_MS', 2_000, 1, MAX_MS),
     shutdownGraceMs: integer(get, 'SHUTDOWN_GRACE_MS', 10_000, 0, MAX_MS),
     dataDir: resolve(get('DATA_DIR') ?? './data'),
     logLevel: oneOf(get, 'LOG_LEVEL', ['debug', 'info', 'warn', 'error', 'silent'] as const, 'info'),
@@ -101,9 +112,15 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     metricsPublic: flag(get, 'METRICS_PUBLIC', false),
     cacheBytes: integer(get, 'CACHE_BYTES', 16 * 1024 * 1024, 0, Number.MAX_SAFE_INTEGER),
     spoolThresholdBytes: integer(get, 'SPOOL_THRESHOLD_BYTES', 1024 * 1024, 0, Number.MAX_SAFE_INTEGER),
+    loopbackByDefault: false,
   };
+  config.loopbackByDefault = get('HOST') === undefined && backendType === 'git' && gitRepoUrl === undefined &&
+    config.apiTokens.length === 0;
   const host = get('HOST');
-  if (host !== undefined) config.host = host;
+  if (host !== undefined) config.host = checkHost(host);
+  else if (config.loopbackByDefault) config.host = '127.0.0.1';
+  const gitPort = get('EMBEDDED_GIT_PORT');
+  if (gitPort !== undefined) config.embeddedGitPort = integer(get, 'EMBEDDED_GIT_PORT', 0, 1, 65535);
   if (gitRepoUrl !== undefined) config.gitRepoUrl = gitRepoUrl;
   const credentials = pickCredentials(get, userinfo);
   if (credentials !== undefined) config.credentials = credentials;
@@ -174,6 +191,16 @@ function integer(get: Getter, name: string, dflt: number, min: number, max: numb
       `unset it for the default ${dflt}`);
   }
   return n;
+}
+
+/** HOST is an IP address or a host name; whether this machine has it is learned when the server binds. */
+function checkHost(raw: string): string {
+  const name = raw.startsWith('[') && raw.endsWith(']') ? raw.slice(1, -1) : raw;
+  if (isIP(name) !== 0) return name;
+  const label = /^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$/;
+  if (name.length <= 253 && name.replace(/\.$/, '').split('.').every((l) => label.test(l))) return name;
+  throw new ConfigError(`HOST must be an IP address or a host name of this machine (got ${JSON.stringify(raw)}); ` +
+    'e.g. HOST=127.0.0.1 for this machine only, HOST=0.0.0.0 for all interfaces, or unset it');
 }
 
 function oneOf<T extends string>(get: Getter, name: string, allowed: readonly T[], dflt: T): T {

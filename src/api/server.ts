@@ -5,8 +5,8 @@
 //   ../embedded/default-repo.ts    startEmbeddedDefault({ dataDir, branch }): Promise<{ repoUrl, cloneUrl, close() }>
 // The embedded default is started when BACKEND_TYPE=git and GIT_REPO_URL is unset.
 
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { Server, ServerResponse } from 'node:http';
+import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { MemoryStore } from '../store/memory-store.js';
 import { isStoreError, type Store } from '../store/store.js';
 import { isEntryPoint } from '../process/entry-point.js';
@@ -14,6 +14,7 @@ import { createServer } from './app.js';
 import { ConfigError, loadConfig, redact, redactedConfig, secretsOf, type Config } from './config.js';
 import { createLogger, type Logger } from './logger.js';
 import { ApiMetrics } from './metrics.js';
+import { Readiness } from './readiness.js';
 
 export interface ServerOverrides {
   /** Use this store instead of building one from the config. The caller keeps ownership: close() leaves it open. */
@@ -44,25 +45,33 @@ export class StartupError extends Error {
 export async function startServer(config: Config, overrides: ServerOverrides = {}): Promise<RunningServer> {
   const logger = overrides.logger ?? createLogger({ level: config.logLevel, secrets: secretsOf(config) });
   const metrics = overrides.metrics ?? new ApiMetrics();
+  const port = overrides.port ?? config.port;
+  const host = overrides.host ?? config.host;
+  // The address is checked before anything else starts (the embedded Git server, the store's connections).
+  await listenOrExplain(createNetServer(), port, host).then((probe) => new Promise((resolve) => probe.close(resolve)));
   const backend = overrides.store !== undefined
     ? { store: overrides.store, close: async () => {} }
-    : await openBackend(config, logger);
+    : await openBackend(config, logger, metrics);
 
-  const server = createServer({ store: backend.store, config, metrics, logger });
+  const readiness = new Readiness(backend.store, { timeoutMs: config.readyTimeoutMs });
+  const server = createServer({ store: backend.store, config, metrics, logger, readiness });
+  const requests = trackRequests(server);
   try {
-    await listen(server, overrides.port ?? config.port, overrides.host ?? config.host);
+    await listenOrExplain(server, port, host);
   } catch (err) {
     await backend.close();
-    const port = overrides.port ?? config.port;
-    throw new StartupError(`cannot listen on port ${port}: ${(err as Error).message}; set PORT to a free port`,
-      { cause: err });
+    throw err;
   }
 
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> => {
     closing ??= (async () => {
-      await drain(server, config.shutdownGraceMs, logger);
+      readiness.stop();
+      const inFlight = requests.active.size;
+      const cut = await drain(server, config.shutdownGraceMs, logger, requests.active);
       await backend.close();
+      logger.info(`gitrest stopped: ${requests.finished()} requests served, ${inFlight - cut} finished during ` +
+        `shutdown, ${cut} cut`, { served: requests.finished(), finished_in_shutdown: inFlight - cut, cut });
     })();
     return closing;
   };
@@ -70,7 +79,8 @@ export async function startServer(config: Config, overrides: ServerOverrides = {
 }
 
 /** Builds the configured store; `close` closes it and whatever was started for it. */
-async function openBackend(config: Config, logger: Logger): Promise<{ store: Store; close(): Promise<void> }> {
+async function openBackend(config: Config, logger: Logger, metrics: ApiMetrics):
+  Promise<{ store: Store; close(): Promise<void> }> {
   if (config.backendType === 'memory') {
     const store = new MemoryStore({ maxBodyBytes: config.maxBodyBytes });
     return { store, close: () => store.close() };
@@ -81,14 +91,22 @@ async function openBackend(config: Config, logger: Logger): Promise<{ store: Sto
     if (repoUrl === undefined) {
       const { startEmbeddedDefault } = await importOrExplain(() => import('../embedded/default-repo.js'),
         'the embedded default repository is missing from this build; set GIT_REPO_URL to a Git repository URL');
-      embedded = await startEmbeddedDefault({ dataDir: config.dataDir, branch: config.gitBranch });
+      embedded = await startEmbeddedDefault({
+        dataDir: config.dataDir, branch: config.gitBranch,
+        ...(config.embeddedGitPort === undefined ? {} : { port: config.embeddedGitPort }),
+        log: (level, message, fields) => logger[level](message, fields),
+      }).catch((err: unknown) => {
+        throw new StartupError(`cannot start the embedded default repository in ${config.dataDir}: ` +
+          `${(err as Error).message}`, { cause: err });
+      });
       repoUrl = embedded.repoUrl;
-      logger.info(`no GIT_REPO_URL: keeping data in ${config.dataDir}; clone it with: git clone ${embedded.cloneUrl}`,
+      logger.info(`no GIT_REPO_URL: keeping data in ${config.dataDir}; its Git server listens on 127.0.0.1 only ` +
+        `(this machine); clone it with: git clone ${embedded.cloneUrl}`,
         { repoUrl: embedded.repoUrl, cloneUrl: embedded.cloneUrl });
     }
     const { createGitStore } = await importOrExplain(() => import('./git-backend.js'),
       'the Git backend is missing from this build; set BACKEND_TYPE=memory or rebuild with `npm run build`');
-    const store: Store = await createGitStore(config, repoUrl);
+    const store: Store = await createGitStore(config, repoUrl, metrics);
     const started = embedded;
     return {
       store,
@@ -119,14 +137,43 @@ async function importOrExplain<M>(load: () => Promise<M>, missing: string): Prom
   }
 }
 
-function listen(server: Server, port: number, host: string | undefined): Promise<void> {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
-      resolve();
+/** Listens on host:port; a failure is a StartupError whose advice names the variable to change. */
+async function listenOrExplain<S extends Server | ReturnType<typeof createNetServer>>(server: S, port: number,
+  host: string | undefined): Promise<S> {
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    return server;
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    if (host !== undefined && HOST_ERRORS.has(e.code ?? '')) {
+      throw new StartupError(`cannot listen on HOST ${host}: ${e.message}; set HOST to an address of this machine ` +
+        '(e.g. 127.0.0.1, or 0.0.0.0 for all interfaces) or unset it', { cause: err });
+    }
+    throw new StartupError(`cannot listen on port ${port}: ${e.message}; set PORT to a free port`, { cause: err });
+  }
+}
+
+/** Errors that are about the address to listen on, not the port. */
+const HOST_ERRORS = new Set(['ENOTFOUND', 'EAI_AGAIN', 'EAI_FAIL', 'EAI_NONAME', 'EADDRNOTAVAIL', 'EAFNOSUPPORT']);
+
+/** The responses in progress and a count of those that were sent completely. */
+function trackRequests(server: Server): { active: Set<ServerResponse>; finished(): number } {
+  const active = new Set<ServerResponse>();
+  let finished = 0;
+  server.on('request', (_req, res: ServerResponse) => {
+    active.add(res);
+    res.once('close', () => {
+      active.delete(res);
+      if (res.writableFinished) finished++;
     });
   });
+  return { active, finished: () => finished };
 }
 
 function urlOf(addr: AddressInfo): string {
@@ -136,8 +183,8 @@ function urlOf(addr: AddressInfo): string {
   return `http://${host}:${addr.port}`;
 }
 
-/** Stops accepting, waits for in-flight requests up to `graceMs`, then cuts whatever is left. */
-async function drain(server: Server, graceMs: number, logger: Logger): Promise<void> {
+/** Stops accepting, waits for in-flight requests up to `graceMs`, then cuts whatever is left; resolves how many. */
+async function drain(server: Server, graceMs: number, logger: Logger, active: Set<ServerResponse>): Promise<number> {
   const closed = new Promise<void>((resolve) => server.close(() => resolve()));
   // Keep-alive connections become idle as their last request finishes; close them as they do.
   const sweep = setInterval(() => server.closeIdleConnections(), 100);
@@ -148,11 +195,12 @@ async function drain(server: Server, graceMs: number, logger: Logger): Promise<v
   const timedOut = await Promise.race([closed.then(() => false), expired]);
   clearInterval(sweep);
   clearTimeout(timer);
-  if (timedOut) {
-    logger.warn('shutdown grace period over; closing the remaining connections', { grace_ms: graceMs });
-    server.closeAllConnections();
-    await closed;
-  }
+  if (!timedOut) return 0;
+  const cut = active.size;
+  logger.warn('shutdown grace period over; closing the remaining connections', { grace_ms: graceMs, cut });
+  server.closeAllConnections();
+  await closed;
+  return cut;
 }
 
 async function main(): Promise<void> {
@@ -178,6 +226,10 @@ async function main(): Promise<void> {
     process.exit(1);
   }
   logger.info(`gitrest API listening on ${running.url}/`, { url: running.url, config: redactedConfig(config) });
+  if (config.loopbackByDefault) {
+    logger.info('the API listens on 127.0.0.1 only: the embedded repository has no API tokens protecting it; ' +
+      'set HOST=0.0.0.0 (with API_TOKENS_RW) to serve other machines');
+  }
 
   let stopping = false;
   const stop = (signal: string): void => {
