@@ -66,12 +66,13 @@ export async function startEmbeddedDefault(opts: EmbeddedOptions): Promise<Embed
   const log = opts.log ?? (() => {});
   await ensureBareRepo(repoDir, opts.branch);
   const upkeep = new Upkeep(repoDir, opts.upkeep, log);
-  const onRequest = (info: { service: string }): void => {
+  // Counted once the push's receive-pack has exited, so that upkeep sees what it stored.
+  const onFinished = (info: { service: string }): void => {
     if (info.service === 'receive-pack') upkeep.noteWrite();
   };
   let backend: HttpBackendServer;
   try {
-    backend = await startOnKeptPort(root, opts, onRequest, log);
+    backend = await startOnKeptPort(root, opts, onFinished, log);
   } catch (err) {
     await upkeep.close();
     throw err;
@@ -86,9 +87,9 @@ export async function startEmbeddedDefault(opts: EmbeddedOptions): Promise<Embed
   };
 }
 
-async function startOnKeptPort(root: string, opts: EmbeddedOptions, onRequest: (info: { service: string }) => void,
+async function startOnKeptPort(root: string, opts: EmbeddedOptions, onFinished: (info: { service: string }) => void,
   log: UpkeepLog): Promise<HttpBackendServer> {
-  const start = (port: number) => startHttpBackend({ projectRoot: root, host: '127.0.0.1', port, onRequest });
+  const start = (port: number) => startHttpBackend({ projectRoot: root, host: '127.0.0.1', port, onFinished });
   if (opts.port !== undefined) {
     try {
       return await start(opts.port);

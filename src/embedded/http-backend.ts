@@ -27,6 +27,8 @@ export interface HttpBackendOptions {
   /** Directory holding git-http-backend; default: the output of `git --exec-path`. */
   gitExecPath?: string;
   onRequest?: (info: RequestInfo) => void;
+  /** Called once the CGI that served a request has exited (its effects, e.g. a push's objects, are on disk). */
+  onFinished?: (info: RequestInfo) => void;
   /** Extra environment for the CGI (e.g. GIT_CONFIG_NOSYSTEM); applied before the CGI variables. */
   env?: Record<string, string>;
   /** Counter to record into; pass the same one to a later server to keep counting across a restart. */
@@ -152,7 +154,7 @@ export async function startHttpBackend(opts: HttpBackendOptions): Promise<HttpBa
   // Each running CGI: how to kill it, and a promise that settles once it has exited and its pipes closed.
   const children = new Set<{ kill(): void; done: Promise<void> }>();
 
-  function runCgi(req: IncomingMessage, res: ServerResponse, env: Record<string, string>, what: string): void {
+  function runCgi(req: IncomingMessage, res: ServerResponse, env: Record<string, string>, what: string): Promise<void> {
     const child = spawn(backendBin, [], { env, stdio: ['pipe', 'pipe', 'pipe'], detached: true });
     const { stdin, stdout, stderr } = child;
     let killedByUs = false;
@@ -238,6 +240,7 @@ export async function startHttpBackend(opts: HttpBackendOptions): Promise<HttpBa
       }),
     };
     children.add(entry);
+    return entry.done;
   }
 
   function handle(req: IncomingMessage, res: ServerResponse): void {
@@ -255,8 +258,10 @@ export async function startHttpBackend(opts: HttpBackendOptions): Promise<HttpBa
     const { service, repo } = routeRequest(method, pathInfo);
     counts.record(repo, service);
     const gitProtocol = header(req, 'git-protocol');
-    opts.onRequest?.({ service, repo, method, path: pathInfo, ...(gitProtocol !== undefined ? { gitProtocol } : {}) });
-    runCgi(req, res, cgiEnv(req, opts.projectRoot, pathInfo, query, extraEnv), `${method} ${rawPath}`);
+    const info: RequestInfo = { service, repo, method, path: pathInfo, ...(gitProtocol !== undefined ? { gitProtocol } : {}) };
+    opts.onRequest?.(info);
+    void runCgi(req, res, cgiEnv(req, opts.projectRoot, pathInfo, query, extraEnv), `${method} ${rawPath}`)
+      .then(() => opts.onFinished?.(info));
   }
 
   // requestTimeout 0: a large push may legitimately take longer than Node's default 5 minutes.
