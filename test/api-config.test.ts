@@ -177,6 +177,6 @@ t.test('the Git store gets CACHE_BYTES and SPOOL_THRESHOLD_BYTES', async (t) => 
   });
   createGitStore(loadConfig({}), 'http://127.0.0.1:1/r.git');
   createGitStore(loadConfig({ CACHE_BYTES: '1000', SPOOL_THRESHOLD_BYTES: '0', MAX_BODY_BYTES: '5000' }), 'http://h/r.git');
-  t.match(made[0], { cacheBytes: 16 * 1024 * 1024, spoolThreshold: 1024 * 1024, remote: { url: 'http://127.0.0.1:1/r.git' } });
-  t.match(made[1], { cacheBytes: 1000, spoolThreshold: 0, maxBodyBytes: 5000 });
+  t.match(made[0], { cacheBytes: 16 * 1024 * 1024, spoolThresholdBytes: 1024 * 1024, remote: { url: 'http://127.0.0.1:1/r.git' } });
+  t.match(made[1], { cacheBytes: 1000, spoolThresholdBytes: 0, maxBodyBytes: 5000 });
 });

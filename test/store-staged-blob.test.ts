@@ -16,7 +16,7 @@ const collect = async (it: AsyncIterable<Uint8Array>) => {
   for await (const c of it) parts.push(Buffer.from(c));
   return Buffer.concat(parts);
 };
-const opts = { maxBytes: 8 << 20, memoryThreshold: 256 * 1024 };
+const opts = { maxBodyBytes: 8 << 20, spoolThresholdBytes: 256 * 1024 };
 
 t.test('small, large with a length, large without one: same id as git, same bytes back', async (t) => {
   for (const [label, data, declared] of [

@@ -6,6 +6,9 @@ import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { resolve } from 'node:path';
 import { type PacketTraceTarget, packetTraceTarget } from '../protocol/packet-trace.js';
+import { DEFAULT_CACHE_BYTES, DEFAULT_MAX_BODY_BYTES, DEFAULT_SPOOL_THRESHOLD_BYTES } from '../store/options.js';
+
+export { DEFAULT_MAX_BODY_BYTES };
 
 export type BackendType = 'git' | 'memory';
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent';
@@ -80,7 +83,6 @@ export class ConfigError extends Error {
 }
 
 export const DEFAULT_COMMIT_MESSAGE = '{method} {path}';
-export const DEFAULT_MAX_BODY_BYTES = 100 * 1024 * 1024;
 export const MIN_TOKEN_LENGTH = 16;
 const MAX_MS = 2 ** 31 - 1;
 
@@ -110,8 +112,8 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     logLevel: oneOf(get, 'LOG_LEVEL', ['debug', 'info', 'warn', 'error', 'silent'] as const, 'info'),
     apiTokens: apiTokens(get),
     metricsPublic: flag(get, 'METRICS_PUBLIC', false),
-    cacheBytes: integer(get, 'CACHE_BYTES', 16 * 1024 * 1024, 0, Number.MAX_SAFE_INTEGER),
-    spoolThresholdBytes: integer(get, 'SPOOL_THRESHOLD_BYTES', 1024 * 1024, 0, Number.MAX_SAFE_INTEGER),
+    cacheBytes: integer(get, 'CACHE_BYTES', DEFAULT_CACHE_BYTES, 0, Number.MAX_SAFE_INTEGER),
+    spoolThresholdBytes: integer(get, 'SPOOL_THRESHOLD_BYTES', DEFAULT_SPOOL_THRESHOLD_BYTES, 0, Number.MAX_SAFE_INTEGER),
     loopbackByDefault: false,
   };
   config.loopbackByDefault = get('HOST') === undefined && backendType === 'git' && gitRepoUrl === undefined &&

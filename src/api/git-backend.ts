@@ -20,7 +20,7 @@ export function createGitStore(config: Config, repoUrl: string, metrics?: Engine
     message: (method, path) => formatCommitMessage(config.commitMessageTemplate, method, path),
     maxBodyBytes: config.maxBodyBytes,
     cacheBytes: config.cacheBytes,
-    spoolThreshold: config.spoolThresholdBytes,
+    spoolThresholdBytes: config.spoolThresholdBytes,
     writeDeadlineMs: Math.max(config.gitTimeoutMs * 2, 10_000),
   });
 }

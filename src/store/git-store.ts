@@ -16,7 +16,7 @@ import { hashObject } from '../pack/oid.js';
 import { ZERO_OID } from '../pack/object.js';
 import { readSingleObjectPack, type PackObject, type StreamedObject } from '../pack/pack-reader.js';
 import { writePack } from '../pack/pack-writer.js';
-import { Remote, type RemoteOptions } from '../protocol/remote.js';
+import { Remote } from '../protocol/remote.js';
 import { ObjectCache } from './object-cache.js';
 import { lookupPath } from './tree-edit.js';
 import { stageBody, type StagedBlob } from './staged-blob.js';
@@ -25,53 +25,28 @@ import { WriteQueue, type PushInDoubt, type PushObject, type WriteOp, type Snaps
 import { toStoreError, withRetries } from './errors.js';
 import { retrying, RetryBudget, startDeadline } from './retry.js';
 import { releasing } from './release-stream.js';
-import { NO_ENGINE_METRICS, type EngineMetrics } from './engine-metrics.js';
+import type { EngineMetrics } from './engine-metrics.js';
+import { resolveGitStoreOptions, type GitStoreOptions, type ResolvedGitStoreOptions } from './options.js';
 
-export interface GitStoreOptions {
-  remote: RemoteOptions;
-  branch: string;
-  author: { name: string; email: string };
-  /** Commit message for a write; defaults to "<METHOD> <path>". */
-  message?: (method: 'POST' | 'PUT' | 'DELETE', path: string) => string;
-  maxBodyBytes: number;
-  /** Bodies above this are spooled to a temporary file while they are read. */
-  spoolThreshold?: number;
-  cacheBytes?: number;
-  /** Blobs up to this size are cached. */
-  cacheBlobBytes?: number;
-  /** Bounds for the retries of a write batch (lost races and transient failures of the host). */
-  maxAttempts?: number;
-  writeDeadlineMs?: number;
-  /** A read answers within this, retries included; default twice the remote's headers timeout. */
-  readDeadlineMs?: number;
-  /** Attempts of a read, the first included; default 5. */
-  readAttempts?: number;
-  /** Longest Retry-After honored; default 5 s. */
-  maxRetryAfterMs?: number;
-  /** How far back (first-parent commits) a push in doubt is looked for on the branch; default 20. */
-  landedDepth?: number;
-  maxBatch?: number;
-  now?: () => Date;
-  /** Told about exchanges with the host, pushes and the object cache; default: nobody. */
-  metrics?: EngineMetrics;
-}
+export type { GitStoreOptions } from './options.js';
 
 export class GitStore implements Store {
   readonly remote: Remote;
   readonly cache: ObjectCache;
   readonly #ref: string;
-  readonly #opts: GitStoreOptions;
+  readonly #opts: ResolvedGitStoreOptions;
   readonly #queue: WriteQueue;
   readonly #metrics: EngineMetrics;
   /** The last tip this process saw or made; a write starts from it without asking the remote first. */
   #tip: string | null | undefined = undefined;
 
-  constructor(opts: GitStoreOptions) {
+  constructor(options: GitStoreOptions) {
+    const opts = resolveGitStoreOptions(options);
     this.#opts = opts;
     this.#ref = `refs/heads/${opts.branch}`;
-    this.#metrics = opts.metrics ?? NO_ENGINE_METRICS;
+    this.#metrics = opts.metrics;
     this.remote = new Remote({ observer: this.#metrics, ...opts.remote });
-    this.cache = new ObjectCache(opts.cacheBytes ?? 16 * 1024 * 1024);
+    this.cache = new ObjectCache(opts.cacheBytes);
     const cache = this.cache;
     this.#metrics.objectCache(() => ({ hits: cache.hits, misses: cache.misses, bytes: cache.bytes }));
     this.#queue = new WriteQueue({
@@ -80,15 +55,11 @@ export class GitStore implements Store {
       push: (from, to, objects) => this.#push(from, to, objects),
       findLanded: (pushes) => this.#observedFindLanded(pushes),
       makeCommit: (tree, parent, op) => this.#makeCommit(tree, parent, op.method, op.path),
-      maxAttempts: opts.maxAttempts ?? 8,
-      deadlineMs: opts.writeDeadlineMs ?? 60_000,
-      maxBatch: opts.maxBatch ?? 64,
-      ...(opts.maxRetryAfterMs === undefined ? {} : { maxRetryAfterMs: opts.maxRetryAfterMs }),
+      maxAttempts: opts.maxAttempts,
+      deadlineMs: opts.writeDeadlineMs,
+      maxBatch: opts.maxBatch,
+      maxRetryAfterMs: opts.maxRetryAfterMs,
     });
-  }
-
-  get #cacheBlobBytes(): number {
-    return this.#opts.cacheBlobBytes ?? 64 * 1024;
   }
 
   get branchRef(): string {
@@ -102,12 +73,12 @@ export class GitStore implements Store {
 
   /** A read, retried as a whole on transient failures; `retries` says how many it took. */
   async get(path: string): Promise<ReadResult> {
-    const ms = this.#opts.readDeadlineMs ?? 2 * (this.#opts.remote.headersTimeoutMs ?? 60_000);
+    const ms = this.#opts.readDeadlineMs;
     const deadline = startDeadline(ms);
     const budget = new RetryBudget({
-      maxAttempts: this.#opts.readAttempts ?? 5,
+      maxAttempts: this.#opts.readAttempts,
       deadline: deadline.at,
-      ...(this.#opts.maxRetryAfterMs === undefined ? {} : { maxRetryAfterMs: this.#opts.maxRetryAfterMs }),
+      maxRetryAfterMs: this.#opts.maxRetryAfterMs,
     });
     try {
       const file = await retrying(budget, () => this.#readOnce(path, deadline.signal));
@@ -156,8 +127,8 @@ export class GitStore implements Store {
     try {
       if (body !== null) {
         blob = await stageBody(body, {
-          maxBytes: this.#opts.maxBodyBytes,
-          memoryThreshold: this.#opts.spoolThreshold ?? 8 * 1024 * 1024,
+          maxBodyBytes: this.#opts.maxBodyBytes,
+          spoolThresholdBytes: this.#opts.spoolThresholdBytes,
         });
       }
       return await this.#queue.submit({ method, path, segments: path.split('/'), blob });
@@ -218,7 +189,7 @@ export class GitStore implements Store {
       info.close();
       throw err;
     }
-    if (blob.size > this.#cacheBlobBytes) {
+    if (blob.size > this.#opts.cacheBlobBytes) {
       const stream = releasing(mapErrors(blob.stream), () => info.close());
       return { size: blob.size, stream };
     }
@@ -248,14 +219,14 @@ export class GitStore implements Store {
   }
 
   #makeCommit(tree: string, parent: string | null, method: WriteOp['method'], path: string): { oid: string; data: Buffer } {
-    const when = (this.#opts.now ?? (() => new Date()))();
+    const when = this.#opts.now();
     const who: Identity = {
       name: this.#opts.author.name,
       email: this.#opts.author.email,
       timestamp: Math.floor(when.getTime() / 1000),
       timezone: '+0000',
     };
-    const message = (this.#opts.message ?? ((m, p) => `${m} ${p}`))(method, path);
+    const message = this.#opts.message(method, path);
     const data = encodeCommit({
       tree,
       parents: parent === null ? [] : [parent],
@@ -286,7 +257,7 @@ export class GitStore implements Store {
       // What we just wrote is what the next requests will read: keep the trees, the commits and small blobs.
       for (const o of objects) {
         if (!Buffer.isBuffer(o.data)) continue;
-        if (o.type !== 'blob' || o.size <= this.#cacheBlobBytes) this.cache.set(o.oid, o.data);
+        if (o.type !== 'blob' || o.size <= this.#opts.cacheBlobBytes) this.cache.set(o.oid, o.data);
       }
       return true;
     }
@@ -319,7 +290,7 @@ export class GitStore implements Store {
   async #findLanded(pushes: readonly PushInDoubt[]): Promise<string | null> {
     const heads = new Set(pushes.map((p) => p.head));
     const floor = pushes[0]?.base ?? null;
-    const depth = this.#opts.landedDepth ?? 20;
+    const depth = this.#opts.landedDepth;
     const fetched = new Map<string, Buffer>();
     let commit = await this.#readTip();
     for (let seen = 0; commit !== null; seen++) {

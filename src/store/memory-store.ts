@@ -4,16 +4,9 @@
 
 import { createHash } from 'node:crypto';
 import { StoreError, type BodySource, type ReadResult, type Store, type WriteResult } from './store.js';
+import { resolveMemoryStoreOptions, type MemoryStoreOptions } from './options.js';
 
-export interface MemoryStoreOptions {
-  /** Bodies longer than this are refused with 'too-large'. Default 100 MiB. */
-  maxBodyBytes?: number;
-  /** Size of the chunks a read is streamed in. Default 64 KiB. */
-  chunkBytes?: number;
-}
-
-const DEFAULT_MAX_BODY = 100 * 1024 * 1024;
-const DEFAULT_CHUNK = 64 * 1024;
+export type { MemoryStoreOptions } from './options.js';
 
 export class MemoryStore implements Store {
   private readonly files = new Map<string, Uint8Array>();
@@ -26,8 +19,9 @@ export class MemoryStore implements Store {
   private closed = false;
 
   constructor(opts: MemoryStoreOptions = {}) {
-    this.maxBodyBytes = opts.maxBodyBytes ?? DEFAULT_MAX_BODY;
-    this.chunkBytes = opts.chunkBytes ?? DEFAULT_CHUNK;
+    const resolved = resolveMemoryStoreOptions(opts);
+    this.maxBodyBytes = resolved.maxBodyBytes;
+    this.chunkBytes = resolved.chunkBytes;
   }
 
   /** Number of commits made so far (one per successful write). */

@@ -11,6 +11,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { PackError } from '../pack/errors.js';
 import { HttpStatusError, ProtocolError, TransportError } from '../protocol/errors.js';
 import { StoreError } from './store.js';
+import { DEFAULT_MAX_RETRY_AFTER_MS } from './options.js';
 
 export interface RetryPolicy {
   /** Attempts in all, the first one included. */
@@ -19,11 +20,10 @@ export interface RetryPolicy {
   deadline: number;
   /** Backoff before retry `n` (1-based); jittered exponential by default. */
   backoffMs?: (n: number) => number;
-  /** Longest Retry-After honored; default 5 s. */
+  /** Longest Retry-After honored; default DEFAULT_MAX_RETRY_AFTER_MS. */
   maxRetryAfterMs?: number;
 }
 
-export const DEFAULT_MAX_RETRY_AFTER_MS = 5_000;
 
 export const defaultBackoff = (n: number): number => Math.random() * Math.min(2000, 25 * 2 ** n);
 

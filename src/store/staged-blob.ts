@@ -29,9 +29,9 @@ export interface StagedBlob {
 }
 
 export interface StageOptions {
-  maxBytes: number;
+  maxBodyBytes: number;
   /** Bodies up to this size stay in memory; larger ones go to a temporary file. */
-  memoryThreshold: number;
+  spoolThresholdBytes: number;
   tmpDir?: string;
 }
 
@@ -48,10 +48,10 @@ export function stagedFromBuffer(data: Buffer): StagedBlob {
 }
 
 export async function stageBody(body: BodySource, opts: StageOptions): Promise<StagedBlob> {
-  if (body.length !== undefined && body.length > opts.maxBytes) {
-    throw new StoreError('too-large', `body of ${body.length} bytes exceeds the limit of ${opts.maxBytes} bytes`);
+  if (body.length !== undefined && body.length > opts.maxBodyBytes) {
+    throw new StoreError('too-large', `body of ${body.length} bytes exceeds the limit of ${opts.maxBodyBytes} bytes`);
   }
-  if (body.length !== undefined && body.length > opts.memoryThreshold) return stageDeflated(body, body.length, opts);
+  if (body.length !== undefined && body.length > opts.spoolThresholdBytes) return stageDeflated(body, body.length, opts);
   // Small, or of unknown length: kept in memory, or spooled as it comes once it grows past the threshold.
   const chunks: Buffer[] = [];
   let size = 0;
@@ -63,10 +63,10 @@ export async function stageBody(body: BodySource, opts: StageOptions): Promise<S
       const buf = asBuffer(chunk);
       size += buf.length;
       hash?.update(buf);
-      if (size > opts.maxBytes) {
-        throw new StoreError('too-large', `body exceeds the limit of ${opts.maxBytes} bytes`);
+      if (size > opts.maxBodyBytes) {
+        throw new StoreError('too-large', `body exceeds the limit of ${opts.maxBodyBytes} bytes`);
       }
-      if (spool === undefined && size > opts.memoryThreshold) {
+      if (spool === undefined && size > opts.spoolThresholdBytes) {
         const dir = await mkdtemp(join(opts.tmpDir ?? tmpdir(), 'gitrest-body-'));
         const file = join(dir, 'blob');
         spool = { dir, file, out: createWriteStream(file) };

@@ -1,0 +1,98 @@
+/**
+ * The stores' options and every default they take, resolved here once: a store works from the fully
+ * populated object this module returns and never falls back to a default of its own. The server's
+ * configuration (src/api/config.ts) takes its environment defaults from the same constants, so an env var
+ * left unset and an option left out mean the same thing.
+ */
+import type { RemoteOptions } from '../protocol/remote.js';
+import { NO_ENGINE_METRICS, type EngineMetrics } from './engine-metrics.js';
+
+/** Largest request body (MAX_BODY_BYTES). */
+export const DEFAULT_MAX_BODY_BYTES = 100 * 1024 * 1024;
+/** Bodies above this are spooled to a temporary file while they are read (SPOOL_THRESHOLD_BYTES). */
+export const DEFAULT_SPOOL_THRESHOLD_BYTES = 1024 * 1024;
+/** Bound on the cache of immutable Git objects (CACHE_BYTES). */
+export const DEFAULT_CACHE_BYTES = 16 * 1024 * 1024;
+/** Blobs up to this size are cached. */
+export const DEFAULT_CACHE_BLOB_BYTES = 64 * 1024;
+/** Longest Retry-After a retry waits for. */
+export const DEFAULT_MAX_RETRY_AFTER_MS = 5_000;
+/** The HTTP client's own headers timeout when the remote options set none (see src/protocol/http.ts). */
+const REMOTE_HEADERS_TIMEOUT_MS = 60_000;
+
+export type WriteMethod = 'POST' | 'PUT' | 'DELETE';
+
+export interface GitStoreOptions {
+  remote: RemoteOptions;
+  branch: string;
+  author: { name: string; email: string };
+  /** Commit message for a write; default "<METHOD> <path>". */
+  message?: (method: WriteMethod, path: string) => string;
+  /** Largest body a write accepts; default DEFAULT_MAX_BODY_BYTES. */
+  maxBodyBytes?: number;
+  /** Bodies above this are spooled to a temporary file while they are read; default DEFAULT_SPOOL_THRESHOLD_BYTES. */
+  spoolThresholdBytes?: number;
+  /** Bound on the object cache; default DEFAULT_CACHE_BYTES. */
+  cacheBytes?: number;
+  /** Blobs up to this size are cached; default DEFAULT_CACHE_BLOB_BYTES. */
+  cacheBlobBytes?: number;
+  /** Attempts of a write batch (lost races and transient failures of the host), the first included; default 8. */
+  maxAttempts?: number;
+  /** A write batch answers within this, retries included; default 60 s. */
+  writeDeadlineMs?: number;
+  /** A read answers within this, retries included; default twice the remote's headers timeout. */
+  readDeadlineMs?: number;
+  /** Attempts of a read, the first included; default 5. */
+  readAttempts?: number;
+  /** Longest Retry-After honored; default DEFAULT_MAX_RETRY_AFTER_MS. */
+  maxRetryAfterMs?: number;
+  /** How far back (first-parent commits) a push in doubt is looked for on the branch; default 20. */
+  landedDepth?: number;
+  /** Most writes carried by one push; default 64. */
+  maxBatch?: number;
+  /** The clock commits are dated by; default the system clock. */
+  now?: () => Date;
+  /** Told about exchanges with the host, pushes and the object cache; default: nobody. */
+  metrics?: EngineMetrics;
+}
+
+/** The options with every default filled in. */
+export type ResolvedGitStoreOptions = Readonly<Required<GitStoreOptions>>;
+
+export function resolveGitStoreOptions(opts: GitStoreOptions): ResolvedGitStoreOptions {
+  return Object.freeze({
+    remote: opts.remote,
+    branch: opts.branch,
+    author: opts.author,
+    message: opts.message ?? ((method: WriteMethod, path: string) => `${method} ${path}`),
+    maxBodyBytes: opts.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES,
+    spoolThresholdBytes: opts.spoolThresholdBytes ?? DEFAULT_SPOOL_THRESHOLD_BYTES,
+    cacheBytes: opts.cacheBytes ?? DEFAULT_CACHE_BYTES,
+    cacheBlobBytes: opts.cacheBlobBytes ?? DEFAULT_CACHE_BLOB_BYTES,
+    maxAttempts: opts.maxAttempts ?? 8,
+    writeDeadlineMs: opts.writeDeadlineMs ?? 60_000,
+    readDeadlineMs: opts.readDeadlineMs ?? 2 * (opts.remote.headersTimeoutMs ?? REMOTE_HEADERS_TIMEOUT_MS),
+    readAttempts: opts.readAttempts ?? 5,
+    maxRetryAfterMs: opts.maxRetryAfterMs ?? DEFAULT_MAX_RETRY_AFTER_MS,
+    landedDepth: opts.landedDepth ?? 20,
+    maxBatch: opts.maxBatch ?? 64,
+    now: opts.now ?? (() => new Date()),
+    metrics: opts.metrics ?? NO_ENGINE_METRICS,
+  });
+}
+
+export interface MemoryStoreOptions {
+  /** Bodies longer than this are refused with 'too-large'; default DEFAULT_MAX_BODY_BYTES. */
+  maxBodyBytes?: number;
+  /** Size of the chunks a read is streamed in; default 64 KiB. */
+  chunkBytes?: number;
+}
+
+export type ResolvedMemoryStoreOptions = Readonly<Required<MemoryStoreOptions>>;
+
+export function resolveMemoryStoreOptions(opts: MemoryStoreOptions = {}): ResolvedMemoryStoreOptions {
+  return Object.freeze({
+    maxBodyBytes: opts.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES,
+    chunkBytes: opts.chunkBytes ?? 64 * 1024,
+  });
+}
