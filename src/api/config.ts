@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { resolve } from 'node:path';
+import type { BasicCredentials } from '../protocol/http.js';
 import { type PacketTraceTarget, packetTraceTarget } from '../protocol/packet-trace.js';
 import { DEFAULT_CACHE_BYTES, DEFAULT_MAX_BODY_BYTES, DEFAULT_SPOOL_THRESHOLD_BYTES } from '../store/options.js';
 
@@ -12,11 +13,6 @@ export { DEFAULT_MAX_BODY_BYTES };
 
 export type BackendType = 'git' | 'memory';
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent';
-
-export interface Credentials {
-  username: string;
-  password: string;
-}
 
 /** What a REST API token may do: 'ro' reads (GET, HEAD, OPTIONS, /metrics), 'rw' also writes. */
 export type TokenAccess = 'ro' | 'rw';
@@ -40,7 +36,7 @@ export interface Config {
   gitRepoUrl?: string;
   gitBranch: string;
   /** Basic-auth credentials for the Git host. */
-  credentials?: Credentials;
+  credentials?: BasicCredentials;
   authorName: string;
   authorEmail: string;
   /** Commit message with `{method}` and `{path}` placeholders; see formatCommitMessage. */
@@ -141,7 +137,7 @@ export function formatCommitMessage(template: string, method: string, path: stri
 }
 
 /** The value of an `Authorization` header for the Git host. */
-export function basicAuthHeader(c: Credentials): string {
+export function basicAuthHeader(c: BasicCredentials): string {
   return 'Basic ' + Buffer.from(`${c.username}:${c.password}`, 'utf8').toString('base64');
 }
 
@@ -247,12 +243,7 @@ function branch(name: string): string {
   return name;
 }
 
-interface Userinfo {
-  username: string;
-  password: string;
-}
-
-function repoUrl(raw: string | undefined): { url?: string; userinfo?: Userinfo } {
+function repoUrl(raw: string | undefined): { url?: string; userinfo?: BasicCredentials } {
   if (raw === undefined) return {};
   // Never echo the value: it may carry a token.
   let url: URL;
@@ -265,7 +256,7 @@ function repoUrl(raw: string | undefined): { url?: string; userinfo?: Userinfo }
     throw new ConfigError(`GIT_REPO_URL must be an http:// or https:// URL (got ${url.protocol}); ` +
       'e.g. https://github.com/owner/repo.git');
   }
-  let userinfo: Userinfo | undefined;
+  let userinfo: BasicCredentials | undefined;
   if (url.username !== '' || url.password !== '') {
     try {
       userinfo = { username: decodeURIComponent(url.username), password: decodeURIComponent(url.password) };
@@ -283,7 +274,7 @@ function repoUrl(raw: string | undefined): { url?: string; userinfo?: Userinfo }
  * TEST_GITHUB_PAT_TOKEN (user "git"). A token without a username (from GIT_USERNAME or the URL) is sent as
  * user "git".
  */
-function pickCredentials(get: Getter, userinfo: Userinfo | undefined): Credentials | undefined {
+function pickCredentials(get: Getter, userinfo: BasicCredentials | undefined): BasicCredentials | undefined {
   const username = get('GIT_USERNAME');
   const password = get('GIT_PASSWORD');
   const token = get('GIT_TOKEN');

@@ -6,7 +6,14 @@ import { Agent, request } from 'undici';
 import { HttpStatusError, TransportError } from './errors.js';
 import { NO_GIT_HOST_OBSERVER, serviceOf, type ExchangeOutcome, type GitHostObserver, type GitService } from './observer.js';
 
-export type Credentials = { username: string; password: string } | { token: string };
+/** A user name and password (or token) sent as HTTP Basic auth. */
+export interface BasicCredentials {
+  username: string;
+  password: string;
+}
+
+/** How the client authenticates to the Git host: Basic, or a bearer token. */
+export type Credentials = BasicCredentials | { token: string };
 
 export interface HttpOptions {
   headersTimeoutMs?: number;
