@@ -11,8 +11,7 @@ import { once } from 'node:events';
 import { pipeline as streamPipeline } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createInflate } from 'node:zlib';
-import { createHash } from 'node:crypto';
-import { hashObject } from '../pack/oid.js';
+import { hashObject, ObjectHasher } from '../pack/oid.js';
 import { adaptiveDeflate } from '../pack/adaptive-deflate.js';
 import { StoreError, type BodySource } from './store.js';
 
@@ -57,12 +56,14 @@ export async function stageBody(body: BodySource, opts: StageOptions): Promise<S
   let size = 0;
   let spool: { dir: string; file: string; out: ReturnType<typeof createWriteStream> } | undefined;
   // With a declared length the id can be computed as the bytes stream in; otherwise it takes a second pass.
-  const hash = body.length !== undefined ? createHash('sha1').update(`blob ${body.length}\0`) : undefined;
+  const declared = body.length;
+  const hash = declared !== undefined ? new ObjectHasher('blob', declared) : undefined;
   try {
     for await (const chunk of body.stream) {
       const buf = asBuffer(chunk);
       size += buf.length;
-      hash?.update(buf);
+      // Past the declared length the body is refused below, once it has ended; the id is not needed then.
+      if (hash !== undefined && declared !== undefined && size <= declared) hash.update(buf);
       if (size > opts.maxBodyBytes) {
         throw new StoreError('too-large', `body exceeds the limit of ${opts.maxBodyBytes} bytes`);
       }
@@ -81,7 +82,7 @@ export async function stageBody(body: BodySource, opts: StageOptions): Promise<S
     if (spool === undefined) return stagedFromBuffer(Buffer.concat(chunks, size));
     spool.out.end();
     await once(spool.out, 'close');
-    return await spooledBlob(spool.dir, spool.file, size, hash?.digest('hex'));
+    return await spooledBlob(spool.dir, spool.file, size, hash?.digest());
   } catch (err) {
     if (spool !== undefined) {
       spool.out.destroy();
@@ -98,9 +99,9 @@ async function write(out: ReturnType<typeof createWriteStream>, chunk: Buffer): 
 /** The id of a spooled blob needs its size first (it is in the object header), hence a second pass. */
 async function spooledBlob(dir: string, file: string, size: number, oid?: string): Promise<StagedBlob> {
   if (oid === undefined) {
-    const hash = createHash('sha1').update(`blob ${size}\0`);
+    const hash = new ObjectHasher('blob', size);
     for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
-    oid = hash.digest('hex');
+    oid = hash.digest();
   }
   return {
     oid,
@@ -120,7 +121,7 @@ async function spooledBlob(dir: string, file: string, size: number, oid?: string
 async function stageDeflated(body: BodySource, length: number, opts: StageOptions): Promise<StagedBlob> {
   const dir = await mkdtemp(join(opts.tmpDir ?? tmpdir(), 'gitrest-body-'));
   const file = join(dir, 'blob.zz');
-  const hash = createHash('sha1').update(`blob ${length}\0`);
+  const hash = new ObjectHasher('blob', length);
   const counted = async function* (): AsyncGenerator<Buffer> {
     let size = 0;
     for await (const chunk of body.stream) {
@@ -139,7 +140,7 @@ async function stageDeflated(body: BodySource, length: number, opts: StageOption
     throw err;
   }
   return {
-    oid: hash.digest('hex'),
+    oid: hash.digest(),
     size: length,
     open: () => {
       const inflate = createInflate();
