@@ -5,6 +5,7 @@ import { StreamInflater } from './inflate.js';
 import { inflateToEnd } from './inflate-to-end.js';
 import type { ObjectType } from './object.js';
 import { hashObject, ObjectHasher } from './oid.js';
+import { releasing, type ReleasingStream } from './release-stream.js';
 import {
   OBJ_OFS_DELTA,
   OBJ_REF_DELTA,
@@ -159,7 +160,7 @@ export interface StreamedObject {
    * are verified, so a consumer that forwards the chunks never delivers a complete but unverified object.
    * Stopping early releases the source.
    */
-  stream: AsyncGenerator<Buffer>;
+  stream: ReleasingStream<Buffer>;
 }
 
 // node:zlib rather than pako here: a one-object pack's end is known, and native zlib inflates large blobs several
@@ -184,34 +185,21 @@ export async function readSingleObjectPack(
     const { type, size } = await readEntryHeader(input, limits.maxObjectSize);
     if (type === undefined) throw new PackError('missing-base', 'the only object of the pack is a delta');
     const content = async function* (): AsyncGenerator<Buffer> {
-      try {
-        const hasher = new ObjectHasher(type, size);
-        let held: Buffer | undefined;
-        for await (const chunk of inflateToEnd(input, size, opts.chunkSize)) {
-          hasher.update(chunk);
-          if (held !== undefined) yield held;
-          held = chunk;
-        }
-        const oid = hasher.digest();
-        if (oid !== expectedOid) throw new PackError('bad-object', `expected object ${expectedOid}, got ${oid}`);
-        // The cursor has hashed every byte before the held-back trailer.
-        if (!body.trailer?.equals(input.digest())) throw new PackError('bad-trailer', 'pack checksum mismatch');
+      const hasher = new ObjectHasher(type, size);
+      let held: Buffer | undefined;
+      for await (const chunk of inflateToEnd(input, size, opts.chunkSize)) {
+        hasher.update(chunk);
         if (held !== undefined) yield held;
-      } finally {
-        await input.close();
+        held = chunk;
       }
+      const oid = hasher.digest();
+      if (oid !== expectedOid) throw new PackError('bad-object', `expected object ${expectedOid}, got ${oid}`);
+      // The cursor has hashed every byte before the held-back trailer.
+      if (!body.trailer?.equals(input.digest())) throw new PackError('bad-trailer', 'pack checksum mismatch');
+      if (held !== undefined) yield held;
     };
-    const stream = content();
-    // return() before the first next() skips the generator's finally, so it releases the source itself.
-    const returnContent = stream.return.bind(stream);
-    stream.return = async (value) => {
-      try {
-        return await returnContent(value);
-      } finally {
-        await input.close();
-      }
-    };
-    return { type, size, stream };
+    // Ended, failed or abandoned (even before the first read), the content releases the source.
+    return { type, size, stream: releasing(content(), () => input.close()) };
   } catch (err) {
     await input.close();
     throw err;

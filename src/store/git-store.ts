@@ -24,7 +24,7 @@ import { StoreError, type BodySource, type ReadResult, type Store, type WriteRes
 import { WriteQueue, type PushInDoubt, type PushObject, type WriteOp, type Snapshot } from './write-queue.js';
 import { toStoreError, withRetries } from './errors.js';
 import { retrying, RetryBudget, startDeadline } from './retry.js';
-import { releasing } from './release-stream.js';
+import { releasing } from '../pack/release-stream.js';
 import type { EngineMetrics } from './engine-metrics.js';
 import { resolveGitStoreOptions, type GitStoreOptions, type ResolvedGitStoreOptions } from './options.js';
 
@@ -326,7 +326,7 @@ function packOf(objects: PushObject[]): AsyncGenerator<Buffer> {
 }
 
 /** Errors surfacing mid-stream (a corrupt or cut pack) become store errors like any other. */
-async function* mapErrors(stream: AsyncGenerator<Buffer>): AsyncGenerator<Buffer> {
+async function* mapErrors(stream: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
   try {
     yield* stream;
   } catch (err) {

@@ -1,15 +1,21 @@
 /**
+ * The one way a stream here releases what it holds when its consumer stops early.
+ *
  * Wraps a stream so that `release` runs exactly once when it ends, fails or is abandoned, including when the
  * consumer calls return() before ever reading (a generator that has not started skips its `finally`).
  */
-export function releasing<T>(source: AsyncIterator<T>, release: () => void | Promise<void>): AsyncIterable<T> & AsyncIterator<T> {
+export interface ReleasingStream<T> extends AsyncIterableIterator<T> {
+  return(value?: T): Promise<IteratorResult<T>>;
+}
+
+export function releasing<T>(source: AsyncIterator<T>, release: () => void | Promise<void>): ReleasingStream<T> {
   let released = false;
   const once = async (): Promise<void> => {
     if (released) return;
     released = true;
     await release();
   };
-  const it: AsyncIterable<T> & AsyncIterator<T> = {
+  const it: ReleasingStream<T> = {
     [Symbol.asyncIterator]: () => it,
     async next() {
       try {
