@@ -23,6 +23,7 @@ import { stageBody, type StagedBlob } from './staged-blob.js';
 import { StoreError, type BodySource, type ReadResult, type Store, type WriteResult } from './store.js';
 import { WriteQueue, type PushInDoubt, type PushObject, type WriteOp, type Snapshot } from './write-queue.js';
 import { toStoreError, withRetries } from './errors.js';
+import { notFound, refusal } from './refusals.js';
 import { retrying, RetryBudget, startDeadline } from './retry.js';
 import { releasing } from '../pack/release-stream.js';
 import type { EngineMetrics } from './engine-metrics.js';
@@ -97,10 +98,10 @@ export class GitStore implements Store {
 
   async #readOnce(path: string, signal: AbortSignal): Promise<ReadResult> {
     const tip = await this.#readTip(signal);
-    if (tip === null) throw new StoreError('not-found', `no file at ${path}`, `branch ${this.#opts.branch} does not exist yet`);
+    if (tip === null) throw notFound(path, `branch ${this.#opts.branch} does not exist yet`);
     const root = await this.#rootTree(tip, signal);
     const found = await lookupPath((oid) => this.#loadTree(oid, signal), root, path.split('/'));
-    if (found.kind !== 'file') throw new StoreError('not-found', `no file at ${path}`);
+    if (found.kind !== 'file') throw refusal('GET', path, found)!;
     return { ...(await this.#readBlob(found.oid, signal)), commit: tip };
   }
 

@@ -5,6 +5,7 @@
 import { createHash } from 'node:crypto';
 import { StoreError, type BodySource, type ReadResult, type Store, type WriteResult } from './store.js';
 import { resolveMemoryStoreOptions, type MemoryStoreOptions } from './options.js';
+import { refusal, type PathMethod, type PathState } from './refusals.js';
 
 export type { MemoryStoreOptions } from './options.js';
 
@@ -37,20 +38,17 @@ export class MemoryStore implements Store {
   async get(path: string): Promise<ReadResult> {
     this.checkOpen();
     checkPath(path);
-    const data = this.files.get(path);
-    if (data === undefined) {
-      const what = this.dirs.has(path) ? 'is a directory, not a file' : 'does not exist';
-      throw new StoreError('not-found', `${path} ${what}`);
-    }
+    this.check('GET', path);
+    const data = this.files.get(path)!;
     return { size: data.byteLength, stream: chunksOf(data, this.chunkBytes), commit: this.head };
   }
 
   async create(path: string, body: BodySource): Promise<WriteResult> {
     this.checkOpen();
     checkPath(path);
-    this.checkCreatable(path); // fail fast, before reading the body
+    this.check('POST', path); // fail fast, before reading the body
     const data = await this.readBody(body);
-    this.checkCreatable(path); // again: the map may have changed while the body streamed in
+    this.check('POST', path); // again: the map may have changed while the body streamed in
     this.files.set(path, data);
     for (const dir of parentsOf(path)) this.dirs.set(dir, (this.dirs.get(dir) ?? 0) + 1);
     return this.commit('create', path);
@@ -59,9 +57,9 @@ export class MemoryStore implements Store {
   async replace(path: string, body: BodySource): Promise<WriteResult> {
     this.checkOpen();
     checkPath(path);
-    this.checkIsFile(path);
+    this.check('PUT', path);
     const data = await this.readBody(body);
-    this.checkIsFile(path);
+    this.check('PUT', path);
     this.files.set(path, data);
     return this.commit('replace', path);
   }
@@ -69,7 +67,7 @@ export class MemoryStore implements Store {
   async remove(path: string): Promise<WriteResult> {
     this.checkOpen();
     checkPath(path);
-    this.checkIsFile(path);
+    this.check('DELETE', path);
     this.files.delete(path);
     for (const dir of parentsOf(path)) {
       const n = (this.dirs.get(dir) ?? 1) - 1;
@@ -87,23 +85,17 @@ export class MemoryStore implements Store {
     if (this.closed) throw new StoreError('unavailable', 'the store is closed');
   }
 
-  private checkIsFile(path: string): void {
-    if (this.files.has(path)) return;
-    if (this.dirs.has(path)) throw new StoreError('not-found', `${path} is a directory, not a file`);
-    throw new StoreError('not-found', `${path} does not exist`, 'use POST to create it');
+  /** Throws what `method` is refused with at `path` (see refusals.ts), if anything. */
+  private check(method: PathMethod, path: string): void {
+    const refused = refusal(method, path, this.stateOf(path));
+    if (refused !== null) throw refused;
   }
 
-  private checkCreatable(path: string): void {
-    if (this.files.has(path)) throw new StoreError('conflict', `${path} already exists`, 'use PUT to replace it');
-    if (this.dirs.has(path)) {
-      throw new StoreError('conflict', `${path} is a directory`, 'a path cannot be both a file and a directory');
-    }
-    for (const dir of parentsOf(path)) {
-      if (this.files.has(dir)) {
-        throw new StoreError('conflict', `${dir} is a file, so ${path} cannot be created below it`,
-          'a path cannot be both a file and a directory');
-      }
-    }
+  private stateOf(path: string): PathState {
+    if (this.files.has(path)) return { kind: 'file' };
+    if (this.dirs.has(path)) return { kind: 'dir' };
+    const blockedBy = parentsOf(path).find((dir) => this.files.has(dir));
+    return blockedBy === undefined ? { kind: 'absent' } : { kind: 'absent', blockedBy };
   }
 
   private async readBody(body: BodySource): Promise<Uint8Array> {

@@ -14,10 +14,11 @@
  * batch leaves nothing behind: the next one starts from the remote's tip.
  */
 import type { ObjectType } from '../pack/object.js';
-import { editPath, lookupPath, type Lookup } from './tree-edit.js';
+import { editPath, lookupPath } from './tree-edit.js';
 import type { StagedBlob } from './staged-blob.js';
 import { StoreError, type WriteResult } from './store.js';
 import { inDoubt, toStoreError, withRetries } from './errors.js';
+import { refusal } from './refusals.js';
 import { isTransient, pushMayHaveLanded, RetryBudget } from './retry.js';
 
 export interface WriteOp {
@@ -223,9 +224,9 @@ export class WriteQueue {
     const outcomes: Outcome[] = [];
     for (const op of ops) {
       const found = await lookupPath(loadTree, root, op.segments);
-      const refusal = precondition(op, found);
-      if (refusal !== null) {
-        outcomes.push({ error: refusal });
+      const refused = refusal(op.method, op.path, found);
+      if (refused !== null) {
+        outcomes.push({ error: refused });
         continue;
       }
       const change =
@@ -251,20 +252,6 @@ export class WriteQueue {
     }
     return { head, objects: [...made.values()], outcomes };
   }
-}
-
-/** The refusal a write gets from the state it is checked against, or null when it may go ahead. */
-function precondition(op: WriteOp, found: Lookup): StoreError | null {
-  if (op.method === 'POST') {
-    if (found.kind === 'file') return new StoreError('conflict', `${op.path} already exists`, 'use PUT to replace it');
-    if (found.kind === 'dir') return new StoreError('conflict', `${op.path} is a directory`, 'a file cannot replace a directory');
-    if (found.kind === 'other') return new StoreError('conflict', `${op.path} is a submodule`, 'it cannot be written through this API');
-    if (found.blockedBy !== undefined) {
-      return new StoreError('conflict', `${found.blockedBy} is a file`, `so ${op.path} cannot be created below it`);
-    }
-    return null;
-  }
-  return found.kind === 'file' ? null : new StoreError('not-found', `no file at ${op.path}`);
 }
 
 /** Answers every write of the batch from the plan that landed. */
