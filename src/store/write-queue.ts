@@ -93,6 +93,30 @@ interface Suspect extends PushInDoubt {
   cause: unknown;
 }
 
+/**
+ * How one attempt at a batch ended, and what the batch does next (WriteQueue.#commitBatch):
+ *
+ *   accepted      the push landed                    answer every write from the plan
+ *   all-refused   every write failed its precondition answer every write from the plan (nothing to push;
+ *                 against the remote's current state  the remote's tip was confirmed first)
+ *   lost-race     the push was refused: the branch   if a push is in doubt, look for ours on the branch and
+ *                 is no longer where the plan began  answer from it if one landed; else retry, or give up
+ *                                                    "kept moving" when the budget is spent
+ *   in-doubt      the push got no clear answer and   look for ours on the branch and answer from it if one
+ *                 may have landed                    landed; else as failed (the look can itself fail as
+ *                                                    "in doubt", and then the batch fails with it)
+ *   failed        anything else went wrong, before   transient: retry while the budget lasts; else, or
+ *                 or during the push                 once it is spent, fail with the cause
+ *
+ * A retry waits as the budget says and builds on the remote's current tip.
+ */
+type Attempt =
+  | { kind: 'accepted'; plan: Plan }
+  | { kind: 'all-refused'; plan: Plan }
+  | { kind: 'lost-race' }
+  | { kind: 'in-doubt'; failure: unknown }
+  | { kind: 'failed'; failure: unknown };
+
 export class WriteQueue {
   readonly #deps: WriteQueueDeps;
   readonly #pending: Pending[] = [];
@@ -137,6 +161,11 @@ export class WriteQueue {
     }
   }
 
+  /**
+   * Attempts the batch until it is answered or fails; each attempt's end decides what follows (see Attempt).
+   * Every attempt after the first builds on the remote's current tip, read afresh unless a look for our
+   * pushes in doubt just read it.
+   */
   async #commitBatch(batch: Pending[]): Promise<void> {
     const budget = new RetryBudget({
       maxAttempts: this.#deps.maxAttempts,
@@ -148,52 +177,55 @@ export class WriteQueue {
     const suspects: Suspect[] = [];
     let refresh = false;
     for (;;) {
-      let failure: unknown;
-      let moved = false;
-      try {
-        const plan = await this.#attempt(ops, refresh, suspects);
-        if (plan !== 'moved') return settle(batch, plan, budget.retries);
-        moved = true;
-      } catch (err) {
-        failure = err;
-      }
+      const end = await this.#attempt(ops, refresh, suspects);
+      if (end.kind === 'accepted' || end.kind === 'all-refused') return settle(batch, end.plan, budget.retries);
       refresh = true;
       // An unanswered push, or a lost race after one (it may have been our own earlier push that moved the
       // branch): find out whether one of ours is on the branch before building anything new.
-      if (suspects.length > 0 && (moved || failure === suspects.at(-1)!.cause)) {
+      if (end.kind === 'in-doubt' || (end.kind === 'lost-race' && suspects.length > 0)) {
         const landed = await this.#findLanded(suspects, budget);
         if (landed !== null) return settle(batch, landed.plan, budget.retries);
         refresh = false; // the tip was just read
       }
-      if (!moved && !isTransient(failure)) throw withRetries(toStoreError(failure), budget.retries);
-      if (!(await budget.next(failure))) {
-        if (!moved) throw withRetries(toStoreError(failure), budget.retries);
-        throw new StoreError('unavailable', 'the branch kept moving under this write; try again',
-          `gave up after ${budget.retries + 1} attempts`, { retries: budget.retries });
+      if (end.kind === 'lost-race') {
+        if (!(await budget.next(undefined))) {
+          throw new StoreError('unavailable', 'the branch kept moving under this write; try again',
+            `gave up after ${budget.retries + 1} attempts`, { retries: budget.retries });
+        }
+      } else if (!isTransient(end.failure) || !(await budget.next(end.failure))) {
+        throw withRetries(toStoreError(end.failure), budget.retries);
       }
       this.retries++;
     }
   }
 
-  /** One try: plan on a snapshot and push. Resolves the plan once accepted, 'moved' when the race was lost. */
-  async #attempt(ops: WriteOp[], refresh: boolean, suspects: Suspect[]): Promise<Plan | 'moved'> {
-    let base = await this.#deps.snapshot(refresh);
-    let plan = await this.#plan(base, ops);
-    if ((plan.head === base.tip || plan.head === null) && !refresh) {
-      // Every write failed its precondition. Those answers hold only if the state they were checked against is
-      // the remote's current one: read it, and if the branch moved, plan again on what was just read.
-      const fresh = await this.#deps.snapshot(true);
-      if (fresh.tip !== base.tip) {
-        base = fresh;
-        plan = await this.#plan(base, ops);
-      }
-    }
-    if (plan.head === base.tip || plan.head === null) return plan;
+  /** One try: plan on a snapshot and push. Never throws: how it ended is the answer (see Attempt). */
+  async #attempt(ops: WriteOp[], refresh: boolean, suspects: Suspect[]): Promise<Attempt> {
+    let base: Snapshot;
+    let plan: Plan;
     try {
-      return (await this.#deps.push(base.tip, plan.head, plan.objects)) ? plan : 'moved';
-    } catch (err) {
-      if (pushMayHaveLanded(err)) suspects.push({ base: base.tip, head: plan.head, plan, cause: err });
-      throw err;
+      base = await this.#deps.snapshot(refresh);
+      plan = await this.#plan(base, ops);
+      if ((plan.head === base.tip || plan.head === null) && !refresh) {
+        // Every write failed its precondition. Those answers hold only if the state they were checked against
+        // is the remote's current one: read it, and if the branch moved, plan again on what was just read.
+        const fresh = await this.#deps.snapshot(true);
+        if (fresh.tip !== base.tip) {
+          base = fresh;
+          plan = await this.#plan(base, ops);
+        }
+      }
+    } catch (failure) {
+      return { kind: 'failed', failure };
+    }
+    const head = plan.head;
+    if (head === base.tip || head === null) return { kind: 'all-refused', plan };
+    try {
+      return (await this.#deps.push(base.tip, head, plan.objects)) ? { kind: 'accepted', plan } : { kind: 'lost-race' };
+    } catch (failure) {
+      if (!pushMayHaveLanded(failure)) return { kind: 'failed', failure };
+      suspects.push({ base: base.tip, head, plan, cause: failure });
+      return { kind: 'in-doubt', failure };
     }
   }
 
