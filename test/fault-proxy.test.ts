@@ -321,6 +321,28 @@ t.test('delay: forwarded only after the delay', async (t) => {
   t.same(proxy.log.map((e) => [e.fault, e.status]), [['delay', 200]]);
 });
 
+t.test('hold-response: answered by the upstream at once, passed on only when released', async (t) => {
+  const { proxy, infoRefs } = await setup(t);
+  const direct = await exchange(server.url + infoRefs);
+  let release!: () => void;
+  let held = false;
+  proxy.inject({ fault: { kind: 'hold-response', release: new Promise<void>((r) => (release = r)), onHeld: () => (held = true) } });
+  const before = upstreamCount();
+  let arrived = false;
+  const pending = exchange(proxy.url + infoRefs).then((r) => ((arrived = true), r));
+  await until(() => held);
+  t.ok(held, 'the upstream answered whole');
+  t.equal(upstreamCount(), before + 1, 'forwarded at once');
+  await new Promise((r) => setTimeout(r, 20));
+  t.notOk(arrived, 'the client has nothing yet');
+  release();
+  const r = await pending;
+  t.equal(r.status, 200);
+  t.ok(r.complete);
+  t.ok(r.body.equals(direct.body), 'the answer unchanged');
+  t.same(proxy.log.map((e) => [e.fault, e.status]), [['hold-response', 200]]);
+});
+
 t.test('cut-response: the body stops after N bytes on a broken connection', async (t) => {
   const { proxy, via, infoRefs } = await setup(t);
   const direct = await exchange(server.url + infoRefs);
