@@ -3,6 +3,8 @@
  *
  * Reads learn the tip from the remote every time (strong consistency), then walk the trees on the path and
  * fetch the blob; trees and small blobs come from a byte-bounded cache of immutable objects when they can.
+ * Every lookup of the tip and every accepted push updates the known tip, which never goes back (KnownTip):
+ * a read's lookup answered after a push it was sent before does not undo what the push made.
  * Writes go through a queue (see WriteQueue): a batch of writes becomes a chain of commits, one per write,
  * pushed in one pack with the last known tip as the expected old id. The remote's check of that old id is
  * what makes concurrent writers, in this process or elsewhere, safe.
@@ -17,6 +19,7 @@ import { ZERO_OID } from '../pack/object.js';
 import { readSingleObjectPack, type PackObject, type StreamedObject } from '../pack/pack-reader.js';
 import { writePack } from '../pack/pack-writer.js';
 import { Remote } from '../protocol/remote.js';
+import { KnownTip } from './known-tip.js';
 import { ObjectCache } from './object-cache.js';
 import { lookupPath } from './tree-edit.js';
 import { stageBody, type StagedBlob } from './staged-blob.js';
@@ -38,8 +41,8 @@ export class GitStore implements Store {
   readonly #opts: ResolvedGitStoreOptions;
   readonly #queue: WriteQueue;
   readonly #metrics: EngineMetrics;
-  /** The last tip this process saw or made; a write starts from it without asking the remote first. */
-  #tip: string | null | undefined = undefined;
+  /** The newest tip this process saw or made; a write starts from it without asking the remote first. */
+  readonly #tip = new KnownTip();
 
   constructor(options: GitStoreOptions) {
     const opts = resolveGitStoreOptions(options);
@@ -140,16 +143,22 @@ export class GitStore implements Store {
     }
   }
 
-  /** One round trip: the branch tip as the remote has it now, which is also the best base for the next write. */
+  /**
+   * One round trip: the branch tip as the remote had it when the lookup reached it. It becomes the known tip
+   * (the base of the next write) unless something newer was learned or made meanwhile.
+   */
   async #readTip(signal?: AbortSignal): Promise<string | null> {
+    const ticket = this.#tip.ask();
     const refs = await this.remote.lsRefs([this.#ref], signal === undefined ? {} : { signal });
-    this.#tip = refs.refs.get(this.#ref) ?? null;
-    return this.#tip;
+    const tip = refs.refs.get(this.#ref) ?? null;
+    this.#tip.answer(ticket, tip);
+    return tip;
   }
 
   /** The state a write batch starts from: the last known tip, or the remote's when asked to refresh. */
   async #snapshot(refresh: boolean): Promise<Snapshot> {
-    const tip = refresh || this.#tip === undefined ? await this.#readTip() : this.#tip;
+    const known = this.#tip.value;
+    const tip = refresh || known === undefined ? await this.#readTip() : known;
     return { tip, root: tip === null ? null : await this.#rootTree(tip) };
   }
 
@@ -248,12 +257,12 @@ export class GitStore implements Store {
       result = await this.remote.push([{ ref: this.#ref, oldOid: from ?? ZERO_OID, newOid: to }], packOf(objects));
     } catch (err) {
       // Whatever happened, the tip we knew may be wrong now (the push may even have landed).
-      this.#tip = undefined;
+      this.#tip.forget();
       throw err;
     }
     const ref = result.refs.find((r) => r.ref === this.#ref);
     if (result.ok && ref?.status === 'ok') {
-      this.#tip = to;
+      this.#tip.made(to);
       this.#metrics.pushed(objects.filter((o) => o.type === 'commit').length);
       // What we just wrote is what the next requests will read: keep the trees, the commits and small blobs.
       for (const o of objects) {
@@ -263,7 +272,7 @@ export class GitStore implements Store {
       return true;
     }
     // Refused: the tip we knew is not (or may not be) the remote's.
-    this.#tip = undefined;
+    this.#tip.forget();
     if (ref?.status === 'ref-moved') {
       this.#metrics.lostRace();
       return false;
