@@ -5,7 +5,7 @@
 // known. Stops by itself after the given time. With --api the requests go over HTTP to the API running
 // in-process (as in issue 14); the retries are counted where the API gets them, from the store.
 //
-//   node --import @tapjs/typescript/import bench/mixed-read-write.ts [seconds=20] [--no-reader] [--api]
+//   node dist/bench/mixed-read-write.js [seconds=20] [--no-reader] [--api]   (after npm run build)
 import { request } from 'undici';
 import { startFixtureServer } from '../fixtures/git-server.js';
 import { loadConfig } from '../src/api/config.js';
