@@ -1,4 +1,4 @@
-// Writes with retries under a concurrent reader, in one process, against the fixture git server (loopback).
+// Writes with retries under a concurrent reader, in one process, against a local git http-backend (loopback).
 //
 // One writer does POST, PUT, DELETE of its own files in turn; one reader GETs another file in a loop. No
 // one else writes to the repository, so every retry is a lost race against a tip this process should have
@@ -6,8 +6,13 @@
 // in-process (as in issue 14); the retries are counted where the API gets them, from the store.
 //
 //   node dist/bench/mixed-read-write.js [seconds=20] [--no-reader] [--api]   (after npm run build)
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { request } from 'undici';
-import { startFixtureServer } from '../fixtures/git-server.js';
+import { startHttpBackend } from '../src/embedded/http-backend.js';
 import { loadConfig } from '../src/api/config.js';
 import { startServer } from '../src/api/server.js';
 import { GitStore } from '../src/store/git-store.js';
@@ -24,9 +29,18 @@ async function* once(data: Buffer): AsyncGenerator<Buffer> {
 }
 const body = (text: string): BodySource => ({ stream: once(Buffer.from(text)), length: text.length });
 
-const server = await startFixtureServer();
+// The machine's own git configuration stays out of the measurement.
+const gitEnv = { GIT_CONFIG_NOSYSTEM: '1', GIT_CONFIG_GLOBAL: '/dev/null' };
+const root = await mkdtemp(join(tmpdir(), 'gitrest-mixed-'));
+const git = (...argv: string[]) => promisify(execFile)('git', argv, { env: { ...process.env, ...gitEnv } });
+const backend = await startHttpBackend({ projectRoot: root, port: 0, env: gitEnv });
 try {
-  const repo = await server.createRepo('mixed', { seed: [[{ path: 'read/file.txt', content: 'read me' }]] });
+  const dir = join(root, 'mixed.git');
+  await git('init', '--bare', '--quiet', '-b', 'main', dir);
+  for (const [key, value] of [['http.receivepack', 'true'], ['uploadpack.allowFilter', 'true'], ['uploadpack.allowAnySHA1InWant', 'true']]) {
+    await git('-C', dir, 'config', key!, value!);
+  }
+  const repo = { url: `${backend.url}/mixed.git` };
   const store = new GitStore({
     remote: { url: repo.url },
     branch: 'main',
@@ -59,6 +73,7 @@ try {
     for await (const _ of res.body); // drain
     if (res.statusCode >= 300) throw new Error(`${method} ${path}: ${res.statusCode}`);
   };
+  await store.create('read/file.txt', body('read me')); // the reader's file, made before the clock starts
   const stopAt = performance.now() + seconds * 1000;
 
   const writer = async () => {
@@ -106,5 +121,6 @@ try {
     writeMs: { p50: at(0.5), p99: at(0.99), max: sorted.at(-1)?.toFixed(1) },
   }));
 } finally {
-  await server.close();
+  await backend.close();
+  await rm(root, { recursive: true, force: true });
 }
