@@ -44,7 +44,7 @@ t.test('limits: 255 bytes per segment, 4096 bytes in all', async (t) => {
 
 t.test('refused paths: a 400 PathError with a message naming the problem', async (t) => {
   const cases: Array<[string, RegExp]> = [
-    ['/', /no file path/],
+    ['/', /no file path/], // parseResourcePath names files; the router sends '/' and '/a/' to parseDirectoryPath
     ['', /must start with "\/"/],
     ['a.json', /must start with "\/"/],
     ['http://host/a', /must start with "\/"/],

@@ -12,7 +12,7 @@ import { fromStoreError, HttpError } from './http-error.js';
 import type { Logger, RequestLog } from './logger.js';
 import { METRICS_CONTENT_TYPE, type ApiMetrics } from './metrics.js';
 import { Readiness } from './readiness.js';
-import { classify, route, type Route } from './router.js';
+import { classify, isData, route, type Route } from './router.js';
 
 export interface AppDeps {
   store: Store;
@@ -36,6 +36,9 @@ interface Outcome {
 }
 
 const JSON_TYPE = 'application/json';
+/** What is read at a commit id never changes (a branch or tag name may move: those reads are not marked). */
+const IMMUTABLE = 'public, max-age=31536000, immutable';
+const pinned = (ref: string | undefined): boolean => ref !== undefined && /^[0-9a-f]{40}$/.test(ref);
 
 export function createApp(deps: AppDeps): RequestHandler {
   const { store, config, metrics, logger } = deps;
@@ -47,7 +50,7 @@ export function createApp(deps: AppDeps): RequestHandler {
     const method = req.method ?? '';
     const url = req.url ?? '/';
     const target = classify(url);
-    out.observed = target === 'resource';
+    out.observed = isData(target);
     // RFC 9112 §3.2 (checked here rather than by Node, whose 400 has no JSON body).
     if (req.httpVersionMajor === 1 && req.httpVersionMinor === 1 && req.headers.host === undefined) {
       throw new HttpError(400, 'the Host header is missing', 'HTTP/1.1 requests must carry a Host header');
@@ -78,7 +81,27 @@ export function createApp(deps: AppDeps): RequestHandler {
       case 'resource':
         out.path = r.path;
         await handleResource(req, res, r, out);
+        return;
+      case 'directory':
+        out.path = `${r.path}/`;
+        await handleDirectory(res, r, out);
     }
+  }
+
+  async function handleDirectory(res: ServerResponse, r: Route & { kind: 'directory' }, out: Outcome): Promise<void> {
+    if (store.list === undefined) {
+      throw new HttpError(501, 'this store cannot list directories', 'ask for a file path (one not ending in "/")');
+    }
+    const { ref, cursor, ...rest } = r.query;
+    const listing = await store.list(r.path, { ...rest, ...(ref === undefined ? {} : { ref }), ...(cursor === undefined ? {} : { cursor }) });
+    out.retries = listing.retries ?? 0;
+    const { retries: _retries, ...body } = listing;
+    const text = JSON.stringify(body);
+    const headers: Record<string, string | number> = { 'Content-Type': JSON_TYPE, 'Content-Length': Buffer.byteLength(text) };
+    if (listing.commit !== null) headers['X-Commit'] = listing.commit;
+    if (pinned(ref)) headers['Cache-Control'] = IMMUTABLE;
+    res.writeHead(200, headers);
+    res.end(r.method === 'HEAD' ? undefined : text);
   }
 
   async function handleResource(req: IncomingMessage, res: ServerResponse, r: Route & { kind: 'resource' },
@@ -87,10 +110,12 @@ export function createApp(deps: AppDeps): RequestHandler {
     switch (r.method) {
       case 'GET':
       case 'HEAD': {
-        const file = await store.get(path);
+        const { ref } = r.query;
+        const file = ref === undefined ? await store.get(path) : await store.get(path, { ref });
         out.retries = file.retries ?? 0;
         const headers: Record<string, string | number> = { 'Content-Type': JSON_TYPE, 'Content-Length': file.size };
         if (file.commit !== undefined) headers['X-Commit'] = file.commit;
+        if (pinned(ref)) headers['Cache-Control'] = IMMUTABLE;
         res.writeHead(200, headers);
         if (r.method === 'HEAD') {
           await discard(file.stream);

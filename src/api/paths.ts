@@ -35,6 +35,24 @@ export function parseResourcePath(rawUrlPath: string, maxBytes: number = MAX_PAT
   return path;
 }
 
+/** True when the target (query ignored) names a directory: it ends with '/' (the root '/' included). */
+export function isDirectoryTarget(rawUrlPath: string): boolean {
+  const path = rawUrlPath.split(/[?#]/, 1)[0] as string;
+  return path.startsWith('/') && path.endsWith('/');
+}
+
+/**
+ * A directory target ('/' or '/a/b/') → its path without slashes at either end ('' for the root), under the
+ * same rules as a file path (a doubled slash, '..', '.git' and the rest are refused alike).
+ */
+export function parseDirectoryPath(rawUrlPath: string, maxBytes: number = MAX_PATH_BYTES): string {
+  const path = rawUrlPath.split(/[?#]/, 1)[0] as string;
+  if (path === '/') return '';
+  const dir = path.slice(0, -1);
+  if (dir.endsWith('/')) throw new PathError('the path ends with "//"', 'remove the doubled slash');
+  return parseResourcePath(dir, maxBytes);
+}
+
 function tooLong(maxBytes: number, bytes?: number): PathError {
   const got = bytes === undefined ? '' : ` (${bytes} bytes)`;
   return new PathError(`the path is too long${got}`, `paths may be at most ${maxBytes} bytes of UTF-8; use a shorter name`);

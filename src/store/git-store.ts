@@ -21,9 +21,16 @@ import { writePack } from '../pack/pack-writer.js';
 import { Remote } from '../protocol/remote.js';
 import { KnownTip } from './known-tip.js';
 import { ObjectCache } from './object-cache.js';
-import { lookupPath } from './tree-edit.js';
+import { lookupPath, MAX_TREE_ENTRIES } from './tree-edit.js';
 import { stageBody, type StagedBlob } from './staged-blob.js';
-import { StoreError, type BodySource, type ReadResult, type Store, type WriteResult } from './store.js';
+import {
+  StoreError, type BodySource, type ListEntry, type Listing, type ListOptions, type ReadOptions, type ReadResult, type Store,
+  type WriteResult,
+} from './store.js';
+import { checkRef, decodeCursor, encodeCursor, entryOf, isCommitId, unknownRef, type Cursor } from './listing.js';
+import { decodeTree, isTreeMode, type TreeEntry } from '../pack/tree.js';
+import { PackError } from '../pack/errors.js';
+import { RemoteError } from '../protocol/errors.js';
 import { WriteQueue, type PushInDoubt, type PushObject, type WriteOp, type Snapshot } from './write-queue.js';
 import { toStoreError, withRetries } from './errors.js';
 import { notFound, refusal } from './refusals.js';
@@ -76,7 +83,19 @@ export class GitStore implements Store {
   }
 
   /** A read, retried as a whole on transient failures; `retries` says how many it took. */
-  async get(path: string): Promise<ReadResult> {
+  async get(path: string, opts: ReadOptions = {}): Promise<ReadResult> {
+    if (opts.ref !== undefined) checkRef(opts.ref);
+    return this.#reading((signal) => this.#readOnce(path, opts.ref, signal));
+  }
+
+  /** One page of a directory listing; see listing.ts for the cursor. Costs the ref lookup plus uncached trees. */
+  async list(dir: string, opts: ListOptions): Promise<Listing> {
+    if (opts.ref !== undefined) checkRef(opts.ref);
+    const cursor = opts.cursor === undefined ? undefined : decodeCursor(opts.cursor);
+    return this.#reading((signal) => this.#listOnce(dir, opts, cursor, signal));
+  }
+
+  async #reading<T extends object>(once: (signal: AbortSignal) => Promise<T>): Promise<T & { retries: number }> {
     const ms = this.#opts.readDeadlineMs;
     const deadline = startDeadline(ms);
     const budget = new RetryBudget({
@@ -85,8 +104,8 @@ export class GitStore implements Store {
       maxRetryAfterMs: this.#opts.maxRetryAfterMs,
     });
     try {
-      const file = await retrying(budget, () => this.#readOnce(path, deadline.signal));
-      return { ...file, retries: budget.retries };
+      const result = await retrying(budget, () => once(deadline.signal));
+      return { ...result, retries: budget.retries };
     } catch (err) {
       if (deadline.expired && !(err instanceof StoreError)) {
         throw new StoreError('timeout', 'the git host did not answer in time', `no answer within the read deadline of ${ms} ms`,
@@ -99,13 +118,107 @@ export class GitStore implements Store {
     }
   }
 
-  async #readOnce(path: string, signal: AbortSignal): Promise<ReadResult> {
-    const tip = await this.#readTip(signal);
+  async #readOnce(path: string, ref: string | undefined, signal: AbortSignal): Promise<ReadResult> {
+    const tip = await this.#commitFor(ref, signal);
     if (tip === null) throw notFound(path, `branch ${this.#opts.branch} does not exist yet`);
-    const root = await this.#rootTree(tip, signal);
+    const root = await this.#rootAt(tip, ref, signal);
     const found = await lookupPath((oid) => this.#loadTree(oid, signal), root, path.split('/'));
     if (found.kind !== 'file') throw refusal('GET', path, found)!;
     return { ...(await this.#readBlob(found.oid, signal)), commit: tip };
+  }
+
+  async #listOnce(dir: string, opts: ListOptions, cursor: Cursor | undefined, signal: AbortSignal): Promise<Listing> {
+    const prefix = dir === '' ? '' : `${dir}/`;
+    const commit = cursor?.commit ?? (await this.#commitFor(opts.ref, signal));
+    if (commit === null) {
+      // A branch not made yet is an empty repository: its root is there, and empty.
+      if (dir === '') return { path: '/', commit: null, entries: [], truncated: false, next: null };
+      throw notFound(prefix, `branch ${this.#opts.branch} does not exist yet`);
+    }
+    const root = await this.#rootAt(commit, cursor === undefined ? opts.ref : commit, signal);
+    const found = dir === '' ? { kind: 'dir' as const, oid: root }
+      : await lookupPath((oid) => this.#loadTree(oid, signal), root, dir.split('/'));
+    if (found.kind !== 'dir') {
+      throw notFound(prefix, found.kind === 'absent' ? undefined : `${dir} is a ${found.kind === 'file' ? 'file' : 'submodule'}, not a directory`);
+    }
+    const all = opts.recursive === true
+      ? await this.#walk(found.oid, prefix, signal)
+      : decodeTree(await this.#loadTree(found.oid, signal), { maxEntries: MAX_TREE_ENTRIES }).map((e) => this.#entryOf(e, prefix));
+    const at = cursor?.position ?? 0;
+    const end = at + opts.limit;
+    const more = end < all.length;
+    return {
+      path: prefix === '' ? '/' : prefix, commit, entries: all.slice(at, end), truncated: more,
+      next: more ? encodeCursor({ commit, position: end }) : null,
+    };
+  }
+
+  /** A listing entry; a blob's size is given when the blob is cached (it costs no round trip then). */
+  #entryOf(e: TreeEntry, prefix: string): ListEntry {
+    return entryOf(e, prefix, this.cache.has(e.oid) && !isTreeMode(e.mode) ? this.cache.get(e.oid)!.length : undefined);
+  }
+
+  /**
+   * Every file below the tree `oid`, depth first in tree order (as `git ls-tree -r`). The first tree not in
+   * the cache brings all trees below `oid` in one request (no blobs), so a deep directory is not one round
+   * trip per subdirectory.
+   */
+  async #walk(oid: string, prefix: string, signal: AbortSignal): Promise<ListEntry[]> {
+    const fetched = new Map<string, Buffer>();
+    let bulk = false;
+    const load = async (tree: string): Promise<Buffer> => {
+      const have = fetched.get(tree) ?? this.cache.get(tree);
+      if (have !== undefined) return have;
+      if (!bulk) {
+        bulk = true;
+        for await (const o of this.remote.fetch({ wants: [oid], filter: 'blob:none' }, { signal })) {
+          if (o.type !== 'tree') continue;
+          fetched.set(o.oid, o.data);
+          this.cache.set(o.oid, o.data);
+        }
+      }
+      return fetched.get(tree) ?? this.#loadTree(tree, signal);
+    };
+    const out: ListEntry[] = [];
+    const visit = async (tree: string, under: string): Promise<void> => {
+      for (const e of decodeTree(await load(tree), { maxEntries: MAX_TREE_ENTRIES })) {
+        if (isTreeMode(e.mode)) await visit(e.oid, `${under}${e.name.toString('utf8')}/`);
+        else out.push(this.#entryOf(e, under));
+      }
+    };
+    await visit(oid, prefix);
+    return out;
+  }
+
+  /**
+   * The commit a read looks at: the branch tip (one ref lookup), a commit id as given (checked when it is
+   * fetched), or a tag or branch name looked up with ref-prefix (tags first, as Git resolves a short name;
+   * an annotated tag peeled to its commit).
+   */
+  async #commitFor(ref: string | undefined, signal: AbortSignal): Promise<string | null> {
+    if (ref === undefined) return this.#readTip(signal);
+    if (isCommitId(ref)) return ref;
+    const names = [`refs/tags/${ref}`, `refs/heads/${ref}`];
+    const list = await this.remote.lsRefs(names, { signal });
+    for (const name of names) {
+      const oid = list.peeled.get(name) ?? list.refs.get(name);
+      if (oid !== undefined) return oid;
+    }
+    throw unknownRef(ref);
+  }
+
+  /** The root tree of `commit`; a commit named by the client that the host does not have is a 404 naming it. */
+  async #rootAt(commit: string, ref: string | undefined, signal: AbortSignal): Promise<string> {
+    if (ref === undefined) return this.#rootTree(commit, signal);
+    try {
+      return await this.#rootTree(commit, signal);
+    } catch (err) {
+      if (err instanceof RemoteError || (err instanceof StoreError && err.kind === 'upstream')) {
+        throw unknownRef(ref, `the repository has no commit ${commit}`);
+      }
+      if (err instanceof PackError) throw unknownRef(ref, `${commit} is not a commit`);
+      throw err;
+    }
   }
 
   create(path: string, body: BodySource): Promise<WriteResult> {

@@ -3,9 +3,15 @@
 // directory, never both). Meant for tests and demos.
 
 import { createHash } from 'node:crypto';
-import { StoreError, type BodySource, type ReadResult, type Store, type WriteResult } from './store.js';
+import {
+  StoreError, type BodySource, type ListEntry, type Listing, type ListOptions, type ReadOptions, type ReadResult, type Store,
+  type WriteResult,
+} from './store.js';
+import { hashObject } from '../pack/oid.js';
+import { BLOB_MODE, compareTreeEntries, TREE_MODE, type TreeEntry } from '../pack/tree.js';
+import { checkRef, unknownRef } from './listing.js';
 import { resolveMemoryStoreOptions, type MemoryStoreOptions } from './options.js';
-import { refusal, type PathMethod, type PathState } from './refusals.js';
+import { notFound, refusal, type PathMethod, type PathState } from './refusals.js';
 
 export type { MemoryStoreOptions } from './options.js';
 
@@ -35,12 +41,69 @@ export class MemoryStore implements Store {
     return [...this.files.keys()].sort();
   }
 
-  async get(path: string): Promise<ReadResult> {
+  async get(path: string, opts: ReadOptions = {}): Promise<ReadResult> {
     this.checkOpen();
     checkPath(path);
+    this.checkRef(opts.ref);
     this.check('GET', path);
     const data = this.files.get(path)!;
     return { size: data.byteLength, stream: chunksOf(data, this.chunkBytes), commit: this.head };
+  }
+
+  /**
+   * A listing of what is there now. The memory store keeps no old versions: `commit` is its current (made-up)
+   * head id, the only ref it knows, and a cursor continues after the last name it returned in the current
+   * state (a page read after a write may show the write), while the Git store reads every page at one commit.
+   */
+  async list(dir: string, opts: ListOptions): Promise<Listing> {
+    this.checkOpen();
+    if (dir !== '') checkPath(dir);
+    this.checkRef(opts.ref);
+    const prefix = dir === '' ? '' : `${dir}/`;
+    if (dir !== '' && !this.dirs.has(dir)) {
+      throw notFound(prefix, this.files.has(dir) ? `${dir} is a file, not a directory` : undefined);
+    }
+    const entries = this.entriesBelow(prefix, opts.recursive === true);
+    let at = 0;
+    if (opts.cursor !== undefined) {
+      const after = decodeMemoryCursor(opts.cursor);
+      while (at < entries.length && compareTreeEntries(entries[at]!.sortKey, after) <= 0) at++;
+    }
+    const page = entries.slice(at, at + opts.limit);
+    const more = at + opts.limit < entries.length;
+    const last = page[page.length - 1];
+    return {
+      path: prefix === '' ? '/' : prefix, commit: this.head, entries: page.map((e) => e.entry), truncated: more,
+      next: more && last !== undefined ? encodeMemoryCursor(last.sortKey) : null,
+    };
+  }
+
+  /** The entries of `prefix` (or every file below it), in Git's tree order, each with the key it sorts by. */
+  private entriesBelow(prefix: string, recursive: boolean): Array<{ entry: ListEntry; sortKey: TreeEntry }> {
+    const out = new Map<string, { entry: ListEntry; sortKey: TreeEntry }>();
+    for (const [path, data] of this.files) {
+      if (!path.startsWith(prefix)) continue;
+      const rest = path.slice(prefix.length);
+      const slash = rest.indexOf('/');
+      const isDir = !recursive && slash !== -1;
+      const name = isDir ? rest.slice(0, slash) : rest;
+      if (out.has(name)) continue;
+      const sortKey: TreeEntry = { mode: isDir ? TREE_MODE : BLOB_MODE, name: Buffer.from(name, 'utf8'), oid: '' };
+      const entry: ListEntry = isDir
+        ? { name, path: `${prefix}${name}/`, type: 'dir', mode: TREE_MODE }
+        : { name: recursive ? name.slice(name.lastIndexOf('/') + 1) : name, path, type: 'file',
+          etag: hashObject('blob', data), mode: BLOB_MODE, size: data.byteLength };
+      out.set(name, { entry, sortKey });
+    }
+    // Recursive keys are whole relative paths, so ordering them as blobs puts "a/b" after "a.txt" as Git does.
+    return [...out.values()].sort((a, b) => compareTreeEntries(a.sortKey, b.sortKey));
+  }
+
+  /** The only ref a memory store has is its current head id. */
+  private checkRef(ref: string | undefined): void {
+    if (ref === undefined) return;
+    checkRef(ref);
+    if (ref !== this.head) throw unknownRef(ref, 'the memory store keeps no history: only its current commit id is a ref');
   }
 
   async create(path: string, body: BodySource): Promise<WriteResult> {
@@ -151,4 +214,18 @@ function concat(chunks: Uint8Array[], total: number): Uint8Array {
 
 async function* chunksOf(data: Uint8Array, size: number): AsyncGenerator<Uint8Array> {
   for (let at = 0; at < data.byteLength; at += size) yield data.subarray(at, Math.min(at + size, data.byteLength));
+}
+
+function encodeMemoryCursor(after: TreeEntry): string {
+  return Buffer.from(`${after.mode === TREE_MODE ? 'd' : 'f'}:${after.name.toString('utf8')}`, 'utf8').toString('base64url');
+}
+
+function decodeMemoryCursor(text: string): TreeEntry {
+  const raw = /^[A-Za-z0-9_-]{1,8000}$/.test(text) ? Buffer.from(text, 'base64url').toString('utf8') : '';
+  const m = /^([df]):(.+)$/s.exec(raw);
+  if (m === null) {
+    throw new StoreError('bad-request', 'the cursor is not one this server gave out',
+      'pass the "next" value of the previous page unchanged, or leave cursor out to start from the beginning');
+  }
+  return { mode: m[1] === 'd' ? TREE_MODE : BLOB_MODE, name: Buffer.from(m[2]!, 'utf8'), oid: '' };
 }

@@ -64,9 +64,50 @@ export function isStoreError(err: unknown): err is StoreError {
   return err instanceof StoreError;
 }
 
+/** Where a read looks: `ref` is a full commit id, a branch name or a tag name; unset = the configured branch. */
+export interface ReadOptions {
+  ref?: string;
+}
+
+/** One entry of a directory listing. `etag` is the Git object id; `size` is there when known without asking. */
+export interface ListEntry {
+  name: string;
+  /** The full path; a directory's ends with '/'. */
+  path: string;
+  type: 'file' | 'dir' | 'symlink' | 'submodule';
+  etag?: string;
+  mode: string;
+  size?: number;
+}
+
+export interface ListOptions extends ReadOptions {
+  /** Entries per page (the API bounds it). */
+  limit: number;
+  /** Every file below the directory, no directory entries. */
+  recursive?: boolean;
+  /** An opaque `next` from an earlier page; it carries the commit the listing started from. */
+  cursor?: string;
+}
+
+/** One page of a directory listing. `commit` is null when the backend has no commits to name. */
+export interface Listing {
+  /** The directory, ending in '/' ('' is the root, answered as '/'). */
+  path: string;
+  commit: string | null;
+  entries: ListEntry[];
+  truncated: boolean;
+  next: string | null;
+  retries?: number;
+}
+
 export interface Store {
-  /** Throws StoreError('not-found') when there is no file at `path`. */
-  get(path: string): Promise<ReadResult>;
+  /** Throws StoreError('not-found') when there is no file at `path` (or the ref is unknown). */
+  get(path: string, opts?: ReadOptions): Promise<ReadResult>;
+  /**
+   * One page of the directory `dir` ('' = the root; no trailing slash). Throws StoreError('not-found') when
+   * there is no directory there (a file included), 'bad-request' for a cursor it did not make.
+   */
+  list?(dir: string, opts: ListOptions): Promise<Listing>;
   /** Throws StoreError('conflict') when `path` exists (or clashes with a file/directory). */
   create(path: string, body: BodySource): Promise<WriteResult>;
   /** Throws StoreError('not-found') when there is no file at `path`. */
