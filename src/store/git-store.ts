@@ -21,14 +21,14 @@ import { writePack } from '../pack/pack-writer.js';
 import { Remote } from '../protocol/remote.js';
 import { KnownTip } from './known-tip.js';
 import { ObjectCache } from './object-cache.js';
-import { lookupPath, MAX_TREE_ENTRIES } from './tree-edit.js';
+import { lookupPath } from './tree-edit.js';
 import { stageBody, type StagedBlob } from './staged-blob.js';
 import {
-  StoreError, type BodySource, type ListEntry, type Listing, type ListOptions, type ReadOptions, type ReadResult, type Store,
+  StoreError, type BodySource, type Listing, type ListOptions, type ReadOptions, type ReadResult, type Store,
   type WriteResult,
 } from './store.js';
-import { checkRef, decodeCursor, encodeCursor, entryOf, isCommitId, unknownRef, type Cursor } from './listing.js';
-import { decodeTree, isTreeMode, type TreeEntry } from '../pack/tree.js';
+import { checkRef, decodeCursor, isCommitId, unknownRef, type Cursor } from './listing.js';
+import { entriesBelow, pageOf, resolveName } from './git-listing.js';
 import { PackError } from '../pack/errors.js';
 import { RemoteError } from '../protocol/errors.js';
 import { WriteQueue, type PushInDoubt, type PushObject, type WriteOp, type Snapshot } from './write-queue.js';
@@ -141,53 +141,9 @@ export class GitStore implements Store {
     if (found.kind !== 'dir') {
       throw notFound(prefix, found.kind === 'absent' ? undefined : `${dir} is a ${found.kind === 'file' ? 'file' : 'submodule'}, not a directory`);
     }
-    const all = opts.recursive === true
-      ? await this.#walk(found.oid, prefix, signal)
-      : decodeTree(await this.#loadTree(found.oid, signal), { maxEntries: MAX_TREE_ENTRIES }).map((e) => this.#entryOf(e, prefix));
-    const at = cursor?.position ?? 0;
-    const end = at + opts.limit;
-    const more = end < all.length;
-    return {
-      path: prefix === '' ? '/' : prefix, commit, entries: all.slice(at, end), truncated: more,
-      next: more ? encodeCursor({ commit, position: end }) : null,
-    };
-  }
-
-  /** A listing entry; a blob's size is given when the blob is cached (it costs no round trip then). */
-  #entryOf(e: TreeEntry, prefix: string): ListEntry {
-    return entryOf(e, prefix, this.cache.has(e.oid) && !isTreeMode(e.mode) ? this.cache.get(e.oid)!.length : undefined);
-  }
-
-  /**
-   * Every file below the tree `oid`, depth first in tree order (as `git ls-tree -r`). The first tree not in
-   * the cache brings all trees below `oid` in one request (no blobs), so a deep directory is not one round
-   * trip per subdirectory.
-   */
-  async #walk(oid: string, prefix: string, signal: AbortSignal): Promise<ListEntry[]> {
-    const fetched = new Map<string, Buffer>();
-    let bulk = false;
-    const load = async (tree: string): Promise<Buffer> => {
-      const have = fetched.get(tree) ?? this.cache.get(tree);
-      if (have !== undefined) return have;
-      if (!bulk) {
-        bulk = true;
-        for await (const o of this.remote.fetch({ wants: [oid], filter: 'blob:none' }, { signal })) {
-          if (o.type !== 'tree') continue;
-          fetched.set(o.oid, o.data);
-          this.cache.set(o.oid, o.data);
-        }
-      }
-      return fetched.get(tree) ?? this.#loadTree(tree, signal);
-    };
-    const out: ListEntry[] = [];
-    const visit = async (tree: string, under: string): Promise<void> => {
-      for (const e of decodeTree(await load(tree), { maxEntries: MAX_TREE_ENTRIES })) {
-        if (isTreeMode(e.mode)) await visit(e.oid, `${under}${e.name.toString('utf8')}/`);
-        else out.push(this.#entryOf(e, under));
-      }
-    };
-    await visit(oid, prefix);
-    return out;
+    const trees = { cache: this.cache, remote: this.remote, loadTree: (oid: string) => this.#loadTree(oid, signal), signal };
+    const all = await entriesBelow(trees, found.oid, prefix, opts.recursive === true);
+    return pageOf(all, prefix, commit, cursor?.position ?? 0, opts.limit);
   }
 
   /**
@@ -197,14 +153,7 @@ export class GitStore implements Store {
    */
   async #commitFor(ref: string | undefined, signal: AbortSignal): Promise<string | null> {
     if (ref === undefined) return this.#readTip(signal);
-    if (isCommitId(ref)) return ref;
-    const names = [`refs/tags/${ref}`, `refs/heads/${ref}`];
-    const list = await this.remote.lsRefs(names, { signal });
-    for (const name of names) {
-      const oid = list.peeled.get(name) ?? list.refs.get(name);
-      if (oid !== undefined) return oid;
-    }
-    throw unknownRef(ref);
+    return isCommitId(ref) ? ref : resolveName(this.remote, ref, signal);
   }
 
   /** The root tree of `commit`; a commit named by the client that the host does not have is a 404 naming it. */
