@@ -85,7 +85,24 @@ export function createApp(deps: AppDeps): RequestHandler {
       case 'directory':
         out.path = `${r.path}/`;
         await handleDirectory(res, r, out);
+        return;
+      case 'history':
+        out.path = r.dir ? `${r.path}/` : r.path;
+        await handleHistory(res, r, out);
     }
+  }
+
+  async function handleHistory(res: ServerResponse, r: Route & { kind: 'history' }, out: Outcome): Promise<void> {
+    if (store.history === undefined) {
+      throw new HttpError(501, 'this store keeps no history', 'the memory backend has only the current state; use BACKEND_TYPE=git');
+    }
+    const { ref, cursor, limit } = r.query;
+    const page = await store.history(r.path, {
+      limit, dir: r.dir, ...(ref === undefined ? {} : { ref }), ...(cursor === undefined ? {} : { cursor }),
+    });
+    out.retries = page.retries ?? 0;
+    const { retries: _retries, ...body } = page;
+    sendJsonTo(res, r.method, body, pinned(ref) ? { 'Cache-Control': IMMUTABLE } : {});
   }
 
   async function handleDirectory(res: ServerResponse, r: Route & { kind: 'directory' }, out: Outcome): Promise<void> {
@@ -96,12 +113,10 @@ export function createApp(deps: AppDeps): RequestHandler {
     const listing = await store.list(r.path, { ...rest, ...(ref === undefined ? {} : { ref }), ...(cursor === undefined ? {} : { cursor }) });
     out.retries = listing.retries ?? 0;
     const { retries: _retries, ...body } = listing;
-    const text = JSON.stringify(body);
-    const headers: Record<string, string | number> = { 'Content-Type': JSON_TYPE, 'Content-Length': Buffer.byteLength(text) };
+    const headers: Record<string, string> = {};
     if (listing.commit !== null) headers['X-Commit'] = listing.commit;
     if (pinned(ref)) headers['Cache-Control'] = IMMUTABLE;
-    res.writeHead(200, headers);
-    res.end(r.method === 'HEAD' ? undefined : text);
+    sendJsonTo(res, r.method, body, headers);
   }
 
   async function handleResource(req: IncomingMessage, res: ServerResponse, r: Route & { kind: 'resource' },
@@ -237,6 +252,13 @@ export function createServer(deps: AppDeps): Server {
   }, createApp(deps));
   answerClientErrors(server, deps.logger);
   return server;
+}
+
+/** A 200 JSON answer to GET, or its headers alone to HEAD. */
+function sendJsonTo(res: ServerResponse, method: 'GET' | 'HEAD', value: unknown, headers: Record<string, string>): void {
+  const text = JSON.stringify(value);
+  res.writeHead(200, { ...headers, 'Content-Type': JSON_TYPE, 'Content-Length': Buffer.byteLength(text) });
+  res.end(method === 'HEAD' ? undefined : text);
 }
 
 function sendJson(res: ServerResponse, status: number, value: unknown): void {

@@ -45,14 +45,7 @@ export function refuseRef(rawUrl: string, method: string): void {
 export function listQuery(rawUrl: string): ListQuery {
   const params = paramsOf(rawUrl);
   const out: ListQuery = { ...readQuery(rawUrl), limit: DEFAULT_LIST_LIMIT, recursive: false };
-  const limit = single(params, 'limit');
-  if (limit !== undefined) {
-    if (!/^[1-9][0-9]{0,5}$/.test(limit) || Number(limit) > MAX_LIST_LIMIT) {
-      throw new HttpError(400, `limit ${JSON.stringify(limit)} is not a number from 1 to ${MAX_LIST_LIMIT}`,
-        `leave it out for ${DEFAULT_LIST_LIMIT} entries a page`);
-    }
-    out.limit = Number(limit);
-  }
+  out.limit = limitOf(params, DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT);
   const cursor = single(params, 'cursor');
   if (cursor !== undefined) out.cursor = cursor;
   const recursive = single(params, 'recursive');
@@ -63,4 +56,34 @@ export function listQuery(rawUrl: string): ListQuery {
     out.recursive = recursive === 'true';
   }
   return out;
+}
+
+export const DEFAULT_HISTORY_LIMIT = 50;
+export const MAX_HISTORY_LIMIT = 1000;
+
+export interface HistoryQuery extends ReadQuery {
+  limit: number;
+  cursor?: string;
+}
+
+/** `?history` (any value) asks a GET or HEAD for the path's history instead of its content or listing. */
+export function wantsHistory(rawUrl: string): boolean {
+  return paramsOf(rawUrl).has('history');
+}
+
+export function historyQuery(rawUrl: string): HistoryQuery {
+  const params = paramsOf(rawUrl);
+  const out: HistoryQuery = { ...readQuery(rawUrl), limit: limitOf(params, DEFAULT_HISTORY_LIMIT, MAX_HISTORY_LIMIT) };
+  const cursor = single(params, 'cursor');
+  if (cursor !== undefined) out.cursor = cursor;
+  return out;
+}
+
+function limitOf(params: URLSearchParams, fallback: number, max: number): number {
+  const limit = single(params, 'limit');
+  if (limit === undefined) return fallback;
+  if (!/^[1-9][0-9]{0,5}$/.test(limit) || Number(limit) > max) {
+    throw new HttpError(400, `limit ${JSON.stringify(limit)} is not a number from 1 to ${max}`, `leave it out for ${fallback} a page`);
+  }
+  return Number(limit);
 }

@@ -5,7 +5,7 @@
 
 import { HttpError } from './http-error.js';
 import { isDirectoryTarget, parseDirectoryPath, parseResourcePath } from './paths.js';
-import { listQuery, readQuery, refuseRef, type ListQuery, type ReadQuery } from './query.js';
+import { historyQuery, listQuery, readQuery, refuseRef, wantsHistory, type HistoryQuery, type ListQuery, type ReadQuery } from './query.js';
 
 /** Paths the API answers itself; they can never name a stored file. */
 export const RESERVED_PATHS = { '/metrics': 'metrics', '/healthz': 'healthz', '/readyz': 'readyz' } as const;
@@ -22,7 +22,9 @@ export type Route =
   | { kind: Reserved; method: string; allow: readonly string[] }
   | { kind: 'options'; target: Target; allow: readonly string[] } // OPTIONS on any target
   | { kind: 'resource'; method: 'GET' | 'HEAD' | 'POST' | 'PUT' | 'DELETE'; path: string; query: ReadQuery; allow: readonly string[] }
-  | { kind: 'directory'; method: 'GET' | 'HEAD'; path: string; query: ListQuery; allow: readonly string[] };
+  | { kind: 'directory'; method: 'GET' | 'HEAD'; path: string; query: ListQuery; allow: readonly string[] }
+  // GET/HEAD of a file or directory with ?history; `dir`: the path is a directory ('' the root).
+  | { kind: 'history'; method: 'GET' | 'HEAD'; path: string; dir: boolean; query: HistoryQuery; allow: readonly string[] };
 
 export const RESOURCE_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'OPTIONS'] as const;
 export const RESERVED_METHODS = ['GET', 'HEAD', 'OPTIONS'] as const;
@@ -62,6 +64,7 @@ export function route(method: string, rawUrl: string, target: Target = classify(
   const path = parseResourcePath(rawUrl, maxPathBytes);
   const m = method as 'GET' | 'HEAD' | 'POST' | 'PUT' | 'DELETE';
   if (m !== 'GET' && m !== 'HEAD') refuseRef(rawUrl, m);
+  else if (wantsHistory(rawUrl)) return { kind: 'history', method: m, path, dir: false, query: historyQuery(rawUrl), allow };
   return { kind: 'resource', method: m, path, query: m === 'GET' || m === 'HEAD' ? readQuery(rawUrl) : {}, allow };
 }
 
@@ -77,5 +80,6 @@ function routeDirectory(method: string, rawUrl: string, maxPathBytes?: number): 
   const path = parseDirectoryPath(rawUrl, maxPathBytes);
   if (method === 'OPTIONS') return { kind: 'options', target: 'directory', allow };
   if (method !== 'GET' && method !== 'HEAD') throw refuse();
+  if (wantsHistory(rawUrl)) return { kind: 'history', method, path, dir: true, query: historyQuery(rawUrl), allow };
   return { kind: 'directory', method, path, query: listQuery(rawUrl), allow };
 }

@@ -24,11 +24,12 @@ import { ObjectCache } from './object-cache.js';
 import { lookupPath } from './tree-edit.js';
 import { stageBody, type StagedBlob } from './staged-blob.js';
 import {
-  StoreError, type BodySource, type Listing, type ListOptions, type ReadOptions, type ReadResult, type Store,
+  StoreError, type BodySource, type History, type HistoryOptions, type Listing, type ListOptions, type ReadOptions, type ReadResult, type Store,
   type WriteResult,
 } from './store.js';
 import { checkRef, decodeCursor, isCommitId, unknownRef, type Cursor } from './listing.js';
 import { entriesBelow, pageOf, resolveName } from './git-listing.js';
+import { decodeHistoryCursor, historyPage } from './git-history.js';
 import { PackError } from '../pack/errors.js';
 import { RemoteError } from '../protocol/errors.js';
 import { WriteQueue, type PushInDoubt, type PushObject, type WriteOp, type Snapshot } from './write-queue.js';
@@ -93,6 +94,21 @@ export class GitStore implements Store {
     if (opts.ref !== undefined) checkRef(opts.ref);
     const cursor = opts.cursor === undefined ? undefined : decodeCursor(opts.cursor);
     return this.#reading((signal) => this.#listOnce(dir, opts, cursor, signal));
+  }
+
+  /** One page of the path's history; costs a ref lookup, one fetch of commits, and one fetch per level of the path. */
+  async history(path: string, opts: HistoryOptions): Promise<History> {
+    if (opts.ref !== undefined) checkRef(opts.ref);
+    const cursor = opts.cursor === undefined ? undefined : decodeHistoryCursor(opts.cursor);
+    const shown = opts.dir === true ? (path === '' ? '/' : `${path}/`) : path;
+    return this.#reading(async (signal) => {
+      const start = cursor ?? (await this.#commitFor(opts.ref, signal));
+      if (start === null) return { path: shown, commits: [], next: null };
+      if (cursor === undefined && opts.ref !== undefined) await this.#rootAt(start, opts.ref, signal); // a 404 for a commit the host lacks
+      const segments = path === '' ? [] : path.split('/');
+      const page = await historyPage({ cache: this.cache, remote: this.remote, signal }, start, segments, opts.dir === true, opts.limit);
+      return { path: shown, ...page };
+    });
   }
 
   async #reading<T extends object>(once: (signal: AbortSignal) => Promise<T>): Promise<T & { retries: number }> {

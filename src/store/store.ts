@@ -100,6 +100,32 @@ export interface Listing {
   retries?: number;
 }
 
+/** One commit that changed a path; `etag` is what the path holds after it (null: deleted). */
+export interface HistoryEntry {
+  commit: string;
+  parent: string | null;
+  author: { name: string; email: string; date: string };
+  message: string;
+  change: 'create' | 'modify' | 'delete';
+  etag: string | null;
+}
+
+export interface HistoryOptions extends ReadOptions {
+  limit: number;
+  /** The history of everything below a directory (`path` is then a directory, '' the root). */
+  dir?: boolean;
+  /** An opaque `next` from an earlier page. */
+  cursor?: string;
+}
+
+/** One page of a path's history, newest first; `next` continues it (a page may hold fewer than `limit`). */
+export interface History {
+  path: string;
+  commits: HistoryEntry[];
+  next: string | null;
+  retries?: number;
+}
+
 export interface Store {
   /** Throws StoreError('not-found') when there is no file at `path` (or the ref is unknown). */
   get(path: string, opts?: ReadOptions): Promise<ReadResult>;
@@ -108,6 +134,8 @@ export interface Store {
    * there is no directory there (a file included), 'bad-request' for a cursor it did not make.
    */
   list?(dir: string, opts: ListOptions): Promise<Listing>;
+  /** The first-parent commits that changed `path` (or, with `dir`, anything below it); a backend without history leaves it out. */
+  history?(path: string, opts: HistoryOptions): Promise<History>;
   /** Throws StoreError('conflict') when `path` exists (or clashes with a file/directory). */
   create(path: string, body: BodySource): Promise<WriteResult>;
   /** Throws StoreError('not-found') when there is no file at `path`. */
