@@ -146,6 +146,11 @@ t.test('?ref=: commit ids, branches, tags; pinned reads are immutable and stay t
     t.equal(h.status, 200);
     t.equal(h.headers['content-length'], '2');
   }
+  server.resetCounts();
+  await api.request('GET', `/x/one.txt?ref=${c1}`);
+  t.equal(server.counts('refs').total, 0, 'a read pinned to a cached commit: no round trip, not even the tip');
+  await api.request('GET', '/x/one.txt?ref=v1');
+  t.same(server.counts('refs').total, 1, 'by tag name: one ls-refs');
   const after = await api.request('GET', `/x/?ref=${c1}`);
   // Sizes become known as blobs are read; everything else is as it was.
   const noSizes = (l: Listing) => ({ ...l, entries: l.entries.map(({ size: _size, ...e }) => e) });
