@@ -42,6 +42,8 @@ export const CAP = {
 export const COMMAND = {
   LS_REFS: 'ls-refs',
   FETCH: 'fetch',
+  /** Sizes of objects by id without fetching them (git advertises it with transfer.advertiseObjectInfo). */
+  OBJECT_INFO: 'object-info',
 } as const;
 
 /** Protocol v2 command features, listed after `<command>=` in the capability advertisement. */
@@ -52,6 +54,8 @@ export const FEATURE = {
   FILTER: 'filter',
   /** fetch: `deepen <n>` (shallow fetches) is understood. */
   SHALLOW: 'shallow',
+  /** object-info: the attribute asking for sizes (the only one defined). */
+  SIZE: 'size',
 } as const;
 
 /** Side-band channels: the first byte of each multiplexed data pkt. */

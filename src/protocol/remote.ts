@@ -17,6 +17,7 @@ import { type PacketExchange, type PacketTraceTarget, PacketTracer } from './pac
 import { decodePkts, type PktObserver, PktReader } from './pkt-line.js';
 import { needsPack, pushCommands, readPushResponse, emptyPack, type PushResult, type PushUpdate } from './receive-pack.js';
 import { limitBytes, readAllLimited } from './response-limit.js';
+import { objectInfoRequest, offersObjectInfo, readObjectInfo } from './object-info.js';
 import {
   type FetchPlan,
   type FetchRequest,
@@ -127,6 +128,24 @@ export class Remote {
     try {
       const body = await readAllLimited(res.body, this.maxResponseBytes, 'ls-refs response');
       return filterRefs(parseLsRefs(decodePkts(body, trace?.received), capabilities), prefixes);
+    } finally {
+      res.dispose();
+    }
+  }
+
+  /**
+   * Object sizes by id in one POST (v2 `object-info`), or undefined when the server does not offer it (then
+   * nothing is sent). Objects the server does not have are missing from the map.
+   */
+  async objectInfo(oids: readonly string[], opts: CallOptions = {}): Promise<Map<string, number> | undefined> {
+    if (!this.uploadCaps) await this.discoverUploadPack(opts.signal);
+    const { version, capabilities } = this.uploadCaps!;
+    if (version !== 2 || !offersObjectInfo(capabilities)) return undefined;
+    const trace = this.tracer?.exchange(UPLOAD);
+    const res = await this.post(UPLOAD, objectInfoRequest(capabilities, oids), true, opts.signal, trace);
+    try {
+      const body = await readAllLimited(res.body, this.maxResponseBytes, 'object-info response');
+      return readObjectInfo(decodePkts(body, trace?.received));
     } finally {
       res.dispose();
     }
