@@ -59,6 +59,7 @@ try {
   // What the API is handed: the store, with the retries of every write counted on the way.
   const counting: Store = {
     get: (path) => store.get(path),
+    read: (path, o) => store.read(path, o),
     create: (path, b) => counted(store.create(path, b)),
     replace: (path, b) => counted(store.replace(path, b)),
     remove: (path) => counted(store.remove(path)),

@@ -11,6 +11,7 @@ import { createLogger } from '../src/api/logger.js';
 import { startServer } from '../src/api/server.js';
 import { MemoryStore } from '../src/store/memory-store.js';
 import type { BodySource, Store } from '../src/store/store.js';
+import { readVia } from '../fixtures/store-stub.js';
 
 /** What the store saw of one request body. */
 interface Seen {
@@ -47,6 +48,7 @@ async function start(t: Pick<Tap, 'teardown'>) {
     return { ...body, stream };
   };
   const store: Store = {
+    read: (p, o) => readVia(store, p, o),
     get: (p) => inner.get(p),
     create: (p, b) => inner.create(p, watch(p, b)),
     replace: (p, b) => inner.replace(p, watch(p, b)),

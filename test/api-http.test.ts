@@ -11,6 +11,7 @@ import { ApiMetrics } from '../src/api/metrics.js';
 import { startServer } from '../src/api/server.js';
 import { MemoryStore } from '../src/store/memory-store.js';
 import { StoreError, type BodySource, type ReadResult, type Store, type WriteResult } from '../src/store/store.js';
+import { readVia } from '../fixtures/store-stub.js';
 
 type Teardown = { teardown(fn: () => unknown): void };
 interface Res {
@@ -281,6 +282,7 @@ t.test('request bodies are streamed to the store, not buffered first', async (t)
   let length: number | undefined = -1;
   const inner = new MemoryStore();
   const store: Store = {
+    read: (p, o) => readVia(store, p, o),
     get: (p) => inner.get(p),
     replace: (p, b) => inner.replace(p, b),
     remove: (p) => inner.remove(p),
@@ -319,8 +321,10 @@ t.test('responses are streamed with backpressure', async (t) => {
   const CHUNK = Buffer.alloc(64 * 1024, 7);
   let produced = 0;
   const store: Store = {
+    read: (p, o) => readVia(store, p, o),
     async get(): Promise<ReadResult> {
       return {
+        etag: '1'.repeat(40),
         size: SIZE,
         stream: (async function* () {
           while (produced < SIZE) {
@@ -364,7 +368,8 @@ t.test('store failures become the right status, with a JSON message', async (t) 
   const fail = async (): Promise<never> => {
     throw failure;
   };
-  const store: Store = { get: fail, create: fail, replace: fail, remove: fail, close: async () => {} };
+  const store: Store = {
+    read: (p, o) => readVia(store, p, o), get: fail, create: fail, replace: fail, remove: fail, close: async () => {} };
   const api = await start(t, store, { GIT_PASSWORD: 'hunter2-secret' });
   const cases: Array<[StoreError, number]> = [
     [new StoreError('not-found', 'no file at x'), 404],
@@ -408,8 +413,10 @@ t.test('store failures become the right status, with a JSON message', async (t) 
 t.test('a read that fails mid-stream cuts the response instead of sending wrong bytes', async (t) => {
   let mode: 'throws' | 'short' | 'long' = 'throws';
   const store: Store = {
+    read: (p, o) => readVia(store, p, o),
     async get(): Promise<ReadResult> {
       return {
+        etag: '1'.repeat(40),
         size: 100,
         stream: (async function* () {
           yield Buffer.alloc(40, 1);
@@ -435,6 +442,7 @@ t.test('write results carry the store commit; retries are reported', async (t) =
   const inner = new MemoryStore();
   const withRetries = (w: WriteResult): WriteResult => ({ ...w, retries: 2 });
   const store: Store = {
+    read: (p, o) => readVia(store, p, o),
     get: (p) => inner.get(p),
     create: async (p, b) => withRetries(await inner.create(p, b)),
     replace: async (p, b) => withRetries(await inner.replace(p, b)),

@@ -6,6 +6,7 @@ import { createLogger } from '../src/api/logger.js';
 import { startServer } from '../src/api/server.js';
 import { MemoryStore } from '../src/store/memory-store.js';
 import { StoreError, type Store } from '../src/store/store.js';
+import { readVia } from '../fixtures/store-stub.js';
 
 const PASSWORD = 'pa55-w0rd-XYZ';
 
@@ -36,6 +37,7 @@ t.test('one JSON line per request, never a credential', async (t) => {
   const lines: string[] = [];
   const inner = new MemoryStore();
   const store: Store = {
+    read: (p, o) => readVia(store, p, o),
     get: async (p) => {
       if (p === 'auth') throw new StoreError('auth', `401 for bot:${PASSWORD}`, `Authorization: Basic ${basic}`);
       if (p === 'crash') throw new Error(`internal failure near ${PASSWORD}`);

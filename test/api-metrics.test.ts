@@ -9,6 +9,7 @@ import { ApiMetrics } from '../src/api/metrics.js';
 import { startServer } from '../src/api/server.js';
 import { MemoryStore } from '../src/store/memory-store.js';
 import type { Store, WriteResult } from '../src/store/store.js';
+import { readVia } from '../fixtures/store-stub.js';
 
 interface Sample {
   name: string;
@@ -170,6 +171,7 @@ t.test('GET /metrics over HTTP; counters move with requests', async (t) => {
   let retries = 0;
   const counted = async (w: Promise<WriteResult>) => ({ ...(await w), retries });
   const store: Store = {
+    read: (p, o) => readVia(store, p, o),
     get: (p) => inner.get(p),
     create: (p, b) => counted(inner.create(p, b)),
     replace: (p, b) => counted(inner.replace(p, b)),

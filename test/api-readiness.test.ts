@@ -7,6 +7,7 @@ import { startFixtureServer } from '../fixtures/git-server.js';
 import { Readiness } from '../src/api/readiness.js';
 import { MemoryStore } from '../src/store/memory-store.js';
 import type { Store } from '../src/store/store.js';
+import { readVia } from '../fixtures/store-stub.js';
 
 /** Polls `path` until it answers `status`, at most `polls` times 100 ms apart; resolves the last answer. */
 async function waitFor(call: () => Promise<{ status: number; body: Buffer }>, status: number, polls = 50) {
@@ -46,6 +47,7 @@ t.test('Readiness: cached, shared between concurrent probes, bounded', async (t)
   let hang = false;
   const inner = new MemoryStore();
   const store: Store = {
+    read: (p, o) => readVia(store, p, o),
     get: (p) => inner.get(p), create: (p, b) => inner.create(p, b), replace: (p, b) => inner.replace(p, b),
     remove: (p) => inner.remove(p), close: () => inner.close(),
     ping: (signal) => {

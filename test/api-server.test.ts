@@ -8,6 +8,7 @@ import { createLogger } from '../src/api/logger.js';
 import { StartupError, startServer } from '../src/api/server.js';
 import { MemoryStore } from '../src/store/memory-store.js';
 import type { ReadResult, Store } from '../src/store/store.js';
+import { readVia } from '../fixtures/store-stub.js';
 
 const silent = createLogger({ level: 'silent' });
 const SERVER_TS = fileURLToPath(new URL('../src/api/server.ts', import.meta.url));
@@ -36,6 +37,7 @@ t.test('graceful shutdown lets in-flight requests finish', async (t) => {
   const inFlight = new Promise<void>((r) => (entered = r));
   const inner = new MemoryStore();
   const store: Store = {
+    read: (p, o) => readVia(store, p, o),
     async get(p): Promise<ReadResult> {
       entered();
       await gate;
@@ -68,6 +70,7 @@ t.test('after SHUTDOWN_GRACE_MS, remaining connections are cut', async (t) => {
   let entered!: () => void;
   const inFlight = new Promise<void>((r) => (entered = r));
   const stuck: Store = {
+    read: (p, o) => readVia(stuck, p, o),
     async get(): Promise<ReadResult> {
       entered();
       await gate;

@@ -31,6 +31,8 @@ export function fromStoreError(e: StoreError): HttpError {
       return new HttpError(404, e.message, e.detail ?? 'check the path; to create the file, POST to it');
     case 'conflict':
       return new HttpError(409, e.message, e.detail ?? 'the path is taken; to replace a file, PUT to it');
+    case 'precondition':
+      return new HttpError(412, e.message, e.detail, e.etag === undefined ? {} : { ETag: `"${e.etag}"` });
     case 'bad-request':
       return new HttpError(400, e.message, e.detail ?? 'check the request and send it again');
     case 'too-large':

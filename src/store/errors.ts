@@ -50,7 +50,8 @@ function fromStatus(err: HttpStatusError): StoreError {
 /** The same error, carrying the number of retries spent before it. */
 export function withRetries(err: StoreError, retries: number): StoreError {
   if (err.retries === retries) return err;
-  return new StoreError(err.kind, err.message, err.detail, { retries, cause: err.cause });
+  return new StoreError(err.kind, err.message, err.detail,
+    { retries, cause: err.cause, ...(err.etag === undefined ? {} : { etag: err.etag }) });
 }
 
 /**

@@ -16,16 +16,16 @@
 import { decodeCommit, encodeCommit, type Identity } from '../pack/commit.js';
 import { hashObject } from '../pack/oid.js';
 import { ZERO_OID } from '../pack/object.js';
-import { readSingleObjectPack, type PackObject, type StreamedObject } from '../pack/pack-reader.js';
 import { writePack } from '../pack/pack-writer.js';
 import { Remote } from '../protocol/remote.js';
 import { KnownTip } from './known-tip.js';
 import { ObjectCache } from './object-cache.js';
+import { GitObjects } from './git-objects.js';
 import { lookupPath } from './tree-edit.js';
 import { stageBody, type StagedBlob } from './staged-blob.js';
 import {
-  StoreError, type BodySource, type History, type HistoryOptions, type Listing, type ListOptions, type ReadOptions, type ReadResult, type Store,
-  type WriteResult,
+  StoreError, type BodySource, type ConditionalRead, type ConditionalReadOptions, type History, type HistoryOptions, type Listing,
+  type ListOptions, type ReadOptions, type ReadResult, type Store, type WriteCondition, type WriteResult,
 } from './store.js';
 import { checkRef, decodeCursor, isCommitId, unknownRef, type Cursor } from './listing.js';
 import { entriesBelow, pageOf, resolveName } from './git-listing.js';
@@ -36,7 +36,6 @@ import { WriteQueue, type PushInDoubt, type PushObject, type WriteOp, type Snaps
 import { toStoreError, withRetries } from './errors.js';
 import { notFound, refusal } from './refusals.js';
 import { retrying, RetryBudget, startDeadline } from './retry.js';
-import { releasing } from '../pack/release-stream.js';
 import type { EngineMetrics } from './engine-metrics.js';
 import { resolveGitStoreOptions, type GitStoreOptions, type ResolvedGitStoreOptions } from './options.js';
 
@@ -45,6 +44,7 @@ export type { GitStoreOptions } from './options.js';
 export class GitStore implements Store {
   readonly remote: Remote;
   readonly cache: ObjectCache;
+  readonly #objects: GitObjects;
   readonly #ref: string;
   readonly #opts: ResolvedGitStoreOptions;
   readonly #queue: WriteQueue;
@@ -60,10 +60,11 @@ export class GitStore implements Store {
     this.remote = new Remote({ observer: this.#metrics, ...opts.remote });
     this.cache = new ObjectCache(opts.cacheBytes);
     const cache = this.cache;
+    this.#objects = new GitObjects(this.remote, cache, { cacheBlobBytes: opts.cacheBlobBytes, blobSizes: opts.blobSizes });
     this.#metrics.objectCache(() => ({ hits: cache.hits, misses: cache.misses, bytes: cache.bytes }));
     this.#queue = new WriteQueue({
       snapshot: (refresh) => this.#snapshot(refresh),
-      loadTree: (oid) => this.#loadTree(oid),
+      loadTree: (oid) => this.#objects.loadTree(oid),
       push: (from, to, objects) => this.#push(from, to, objects),
       findLanded: (pushes) => this.#observedFindLanded(pushes),
       makeCommit: (tree, parent, op) => this.#makeCommit(tree, parent, op.method, op.path),
@@ -85,8 +86,15 @@ export class GitStore implements Store {
 
   /** A read, retried as a whole on transient failures; `retries` says how many it took. */
   async get(path: string, opts: ReadOptions = {}): Promise<ReadResult> {
+    const read = await this.read(path, { ...opts, want: () => 'content' });
+    if (read.want !== 'content') throw new Error('a read that wanted content got none');
+    return read;
+  }
+
+  /** A read that fetches no more than `want` asks for: 'none' costs the lookup of the path alone. */
+  async read(path: string, opts: ConditionalReadOptions): Promise<ConditionalRead> {
     if (opts.ref !== undefined) checkRef(opts.ref);
-    return this.#reading((signal) => this.#readOnce(path, opts.ref, signal));
+    return this.#reading((signal) => this.#readOnce(path, opts, signal));
   }
 
   /** One page of a directory listing; see listing.ts for the cursor. Costs the ref lookup plus uncached trees. */
@@ -134,13 +142,17 @@ export class GitStore implements Store {
     }
   }
 
-  async #readOnce(path: string, ref: string | undefined, signal: AbortSignal): Promise<ReadResult> {
-    const tip = await this.#commitFor(ref, signal);
+  async #readOnce(path: string, opts: ConditionalReadOptions, signal: AbortSignal): Promise<ConditionalRead> {
+    const tip = await this.#commitFor(opts.ref, signal);
     if (tip === null) throw notFound(path, `branch ${this.#opts.branch} does not exist yet`);
-    const root = await this.#rootAt(tip, ref, signal);
-    const found = await lookupPath((oid) => this.#loadTree(oid, signal), root, path.split('/'));
+    const root = await this.#rootAt(tip, opts.ref, signal);
+    const found = await lookupPath((oid) => this.#objects.loadTree(oid, signal), root, path.split('/'));
     if (found.kind !== 'file') throw refusal('GET', path, found)!;
-    return { ...(await this.#readBlob(found.oid, signal)), commit: tip };
+    const version = { etag: found.oid, commit: tip };
+    const want = opts.want(version);
+    if (want === 'none') return { ...version, want };
+    if (want === 'size') return { ...version, want, size: await this.#objects.blobSize(found.oid, signal) };
+    return { ...version, want, ...(await this.#objects.readBlob(found.oid, signal)) };
   }
 
   async #listOnce(dir: string, opts: ListOptions, cursor: Cursor | undefined, signal: AbortSignal): Promise<Listing> {
@@ -153,11 +165,11 @@ export class GitStore implements Store {
     }
     const root = await this.#rootAt(commit, cursor === undefined ? opts.ref : commit, signal);
     const found = dir === '' ? { kind: 'dir' as const, oid: root }
-      : await lookupPath((oid) => this.#loadTree(oid, signal), root, dir.split('/'));
+      : await lookupPath((oid) => this.#objects.loadTree(oid, signal), root, dir.split('/'));
     if (found.kind !== 'dir') {
       throw notFound(prefix, found.kind === 'absent' ? undefined : `${dir} is a ${found.kind === 'file' ? 'file' : 'submodule'}, not a directory`);
     }
-    const trees = { cache: this.cache, remote: this.remote, loadTree: (oid: string) => this.#loadTree(oid, signal), signal };
+    const trees = { cache: this.cache, remote: this.remote, loadTree: (oid: string) => this.#objects.loadTree(oid, signal), signal };
     const all = await entriesBelow(trees, found.oid, prefix, opts.recursive === true);
     return pageOf(all, prefix, commit, cursor?.position ?? 0, opts.limit);
   }
@@ -174,9 +186,9 @@ export class GitStore implements Store {
 
   /** The root tree of `commit`; a commit named by the client that the host does not have is a 404 naming it. */
   async #rootAt(commit: string, ref: string | undefined, signal: AbortSignal): Promise<string> {
-    if (ref === undefined) return this.#rootTree(commit, signal);
+    if (ref === undefined) return this.#objects.rootTree(commit, signal);
     try {
-      return await this.#rootTree(commit, signal);
+      return await this.#objects.rootTree(commit, signal);
     } catch (err) {
       if (err instanceof RemoteError || (err instanceof StoreError && err.kind === 'upstream')) {
         throw unknownRef(ref, `the repository has no commit ${commit}`);
@@ -190,12 +202,12 @@ export class GitStore implements Store {
     return this.#write('POST', path, body);
   }
 
-  replace(path: string, body: BodySource): Promise<WriteResult> {
-    return this.#write('PUT', path, body);
+  replace(path: string, body: BodySource, condition?: WriteCondition): Promise<WriteResult> {
+    return this.#write('PUT', path, body, condition);
   }
 
-  remove(path: string): Promise<WriteResult> {
-    return this.#write('DELETE', path, null);
+  remove(path: string, condition?: WriteCondition): Promise<WriteResult> {
+    return this.#write('DELETE', path, null, condition);
   }
 
   async close(): Promise<void> {
@@ -204,7 +216,7 @@ export class GitStore implements Store {
     this.cache.clear();
   }
 
-  async #write(method: WriteOp['method'], path: string, body: BodySource | null): Promise<WriteResult> {
+  async #write(method: WriteOp['method'], path: string, body: BodySource | null, condition?: WriteCondition): Promise<WriteResult> {
     let blob: StagedBlob | undefined;
     try {
       if (body !== null) {
@@ -213,7 +225,9 @@ export class GitStore implements Store {
           spoolThresholdBytes: this.#opts.spoolThresholdBytes,
         });
       }
-      return await this.#queue.submit({ method, path, segments: path.split('/'), blob });
+      return await this.#queue.submit({
+        method, path, segments: path.split('/'), ...(blob === undefined ? {} : { blob }), ...(condition === undefined ? {} : { condition }),
+      });
     } catch (err) {
       throw toStoreError(err);
     } finally {
@@ -237,73 +251,7 @@ export class GitStore implements Store {
   async #snapshot(refresh: boolean): Promise<Snapshot> {
     const known = this.#tip.value;
     const tip = refresh || known === undefined ? await this.#readTip() : known;
-    return { tip, root: tip === null ? null : await this.#rootTree(tip) };
-  }
-
-  async #rootTree(commit: string, signal?: AbortSignal): Promise<string> {
-    let data = this.cache.get(commit);
-    if (data === undefined) {
-      // The commit and its root tree in one request: depth 1 keeps history out, tree:1 keeps subtrees out.
-      const objects = await this.#fetch([commit], { depth: 1, filter: 'tree:1' }, signal);
-      data = objects.get(commit)?.data;
-      if (data === undefined) throw new StoreError('upstream', `the git host did not send commit ${commit}`);
-      this.cache.set(commit, data);
-    }
-    return decodeCommit(data).tree;
-  }
-
-  async #loadTree(oid: string, signal?: AbortSignal): Promise<Buffer> {
-    const cached = this.cache.get(oid);
-    if (cached !== undefined) return cached;
-    const objects = await this.#fetch([oid], { filter: 'tree:0' }, signal);
-    const tree = objects.get(oid);
-    if (tree === undefined || tree.type !== 'tree') throw new StoreError('upstream', `the git host did not send tree ${oid}`);
-    return tree.data;
-  }
-
-  /**
-   * A blob's content: from the cache, or fetched by id. A small blob is read whole and cached; a large one
-   * is streamed from the response, so a file of any size passes through bounded memory.
-   */
-  async #readBlob(oid: string, signal: AbortSignal): Promise<{ size: number; stream: AsyncIterable<Uint8Array> }> {
-    const cached = this.cache.get(oid);
-    if (cached !== undefined) return { size: cached.length, stream: bufferStream(cached) };
-    const info = await this.remote.fetchPack({ wants: [oid] }, { signal });
-    let blob: StreamedObject;
-    try {
-      blob = await readSingleObjectPack(info.pack, oid);
-      if (blob.type !== 'blob') throw new StoreError('not-found', `object ${oid} is a ${blob.type}, not a file`);
-    } catch (err) {
-      info.close();
-      throw err;
-    }
-    if (blob.size > this.#opts.cacheBlobBytes) {
-      const stream = releasing(mapErrors(blob.stream), () => info.close());
-      return { size: blob.size, stream };
-    }
-    try {
-      const chunks: Buffer[] = [];
-      for await (const chunk of blob.stream) chunks.push(chunk);
-      const data = Buffer.concat(chunks, blob.size);
-      this.cache.set(oid, data);
-      return { size: data.length, stream: bufferStream(data) };
-    } finally {
-      info.close();
-    }
-  }
-
-  /**
-   * Fetches objects by id and returns the wanted ones and any commits. Trees and commits that come along are
-   * cached, since every one is immutable; other blobs (a host without filters sends whole subtrees) are dropped.
-   */
-  async #fetch(wants: string[], opts: { depth?: number; filter?: string }, signal?: AbortSignal): Promise<Map<string, PackObject>> {
-    const out = new Map<string, PackObject>();
-    const wanted = new Set(wants);
-    for await (const obj of this.remote.fetch({ wants, ...opts }, signal === undefined ? {} : { signal })) {
-      if (wanted.has(obj.oid) || obj.type === 'commit') out.set(obj.oid, obj);
-      if (obj.type === 'tree' || obj.type === 'commit') this.cache.set(obj.oid, obj.data);
-    }
-    return out;
+    return { tip, root: tip === null ? null : await this.#objects.rootTree(tip) };
   }
 
   #makeCommit(tree: string, parent: string | null, method: WriteOp['method'], path: string): { oid: string; data: Buffer } {
@@ -342,11 +290,7 @@ export class GitStore implements Store {
     if (result.ok && ref?.status === 'ok') {
       this.#tip.made(to);
       this.#metrics.pushed(objects.filter((o) => o.type === 'commit').length);
-      // What we just wrote is what the next requests will read: keep the trees, the commits and small blobs.
-      for (const o of objects) {
-        if (!Buffer.isBuffer(o.data)) continue;
-        if (o.type !== 'blob' || o.size <= this.#opts.cacheBlobBytes) this.cache.set(o.oid, o.data);
-      }
+      this.#objects.remember(objects);
       return true;
     }
     // Refused: the tip we knew is not (or may not be) the remote's.
@@ -390,7 +334,7 @@ export class GitStore implements Store {
       }
       let data = fetched.get(commit) ?? this.cache.get(commit);
       if (data === undefined) {
-        for (const [oid, o] of await this.#fetch([commit], { depth: depth - seen, filter: 'tree:0' })) {
+        for (const [oid, o] of await this.#objects.fetch([commit], { depth: depth - seen, filter: 'tree:0' })) {
           if (o.type === 'commit') fetched.set(oid, o.data);
         }
         data = fetched.get(commit);
@@ -411,17 +355,4 @@ function packOf(objects: PushObject[]): AsyncGenerator<Buffer> {
         : { type: o.type, size: o.size, data: Buffer.isBuffer(o.data) ? o.data : o.data() },
     ),
   );
-}
-
-/** Errors surfacing mid-stream (a corrupt or cut pack) become store errors like any other. */
-async function* mapErrors(stream: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
-  try {
-    yield* stream;
-  } catch (err) {
-    throw toStoreError(err);
-  }
-}
-
-async function* bufferStream(data: Buffer): AsyncGenerator<Buffer> {
-  yield data;
 }

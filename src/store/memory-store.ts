@@ -4,19 +4,21 @@
 
 import { createHash } from 'node:crypto';
 import {
-  StoreError, type BodySource, type ListEntry, type Listing, type ListOptions, type ReadOptions, type ReadResult, type Store,
-  type WriteResult,
+  StoreError, type BodySource, type ConditionalRead, type ConditionalReadOptions, type ListEntry, type Listing, type ListOptions,
+  type ReadOptions, type ReadResult, type Store, type WriteCondition, type WriteResult,
 } from './store.js';
 import { hashObject } from '../pack/oid.js';
 import { BLOB_MODE, compareTreeEntries, TREE_MODE, type TreeEntry } from '../pack/tree.js';
 import { checkRef, unknownRef } from './listing.js';
 import { resolveMemoryStoreOptions, type MemoryStoreOptions } from './options.js';
-import { notFound, refusal, type PathMethod, type PathState } from './refusals.js';
+import { notFound, writeRefusal, type PathMethod, type PathState } from './refusals.js';
 
 export type { MemoryStoreOptions } from './options.js';
 
 export class MemoryStore implements Store {
   private readonly files = new Map<string, Uint8Array>();
+  /** path → the blob id of its content, as Git would name it: the ETag both stores answer. */
+  private readonly etags = new Map<string, string>();
   /** directory path → number of files below it; a directory exists while its count is > 0. */
   private readonly dirs = new Map<string, number>();
   private readonly maxBodyBytes: number;
@@ -42,12 +44,22 @@ export class MemoryStore implements Store {
   }
 
   async get(path: string, opts: ReadOptions = {}): Promise<ReadResult> {
+    const read = await this.read(path, { ...opts, want: () => 'content' });
+    if (read.want !== 'content') throw new Error('a read that wanted content got none');
+    return read;
+  }
+
+  async read(path: string, opts: ConditionalReadOptions): Promise<ConditionalRead> {
     this.checkOpen();
     checkPath(path);
     this.checkRef(opts.ref);
     this.check('GET', path);
     const data = this.files.get(path)!;
-    return { size: data.byteLength, stream: chunksOf(data, this.chunkBytes), commit: this.head };
+    const version = { etag: this.etags.get(path)!, commit: this.head };
+    const want = opts.want(version);
+    if (want === 'none') return { ...version, want };
+    if (want === 'size') return { ...version, want, size: data.byteLength };
+    return { ...version, want, size: data.byteLength, stream: chunksOf(data, this.chunkBytes) };
   }
 
   /**
@@ -92,7 +104,7 @@ export class MemoryStore implements Store {
       const entry: ListEntry = isDir
         ? { name, path: `${prefix}${name}/`, type: 'dir', mode: TREE_MODE }
         : { name: recursive ? name.slice(name.lastIndexOf('/') + 1) : name, path, type: 'file',
-          etag: hashObject('blob', data), mode: BLOB_MODE, size: data.byteLength };
+          etag: this.etags.get(path)!, mode: BLOB_MODE, size: data.byteLength };
       out.set(name, { entry, sortKey });
     }
     // Recursive keys are whole relative paths, so ordering them as blobs puts "a/b" after "a.txt" as Git does.
@@ -112,26 +124,27 @@ export class MemoryStore implements Store {
     this.check('POST', path); // fail fast, before reading the body
     const data = await this.readBody(body);
     this.check('POST', path); // again: the map may have changed while the body streamed in
-    this.files.set(path, data);
-    for (const dir of parentsOf(path)) this.dirs.set(dir, (this.dirs.get(dir) ?? 0) + 1);
-    return this.commit('create', path);
+    return this.put(path, data, 'create');
   }
 
-  async replace(path: string, body: BodySource): Promise<WriteResult> {
+  async replace(path: string, body: BodySource, condition?: WriteCondition): Promise<WriteResult> {
     this.checkOpen();
     checkPath(path);
-    this.check('PUT', path);
+    this.check('PUT', path, condition);
     const data = await this.readBody(body);
-    this.check('PUT', path);
-    this.files.set(path, data);
-    return this.commit('replace', path);
+    this.check('PUT', path, condition);
+    const etag = hashObject('blob', data);
+    if (this.etags.get(path) === etag) return { commit: this.head, retries: 0, etag, unchanged: true };
+    if (!this.files.has(path)) return { ...this.put(path, data, 'create'), created: true };
+    return this.put(path, data, 'replace');
   }
 
-  async remove(path: string): Promise<WriteResult> {
+  async remove(path: string, condition?: WriteCondition): Promise<WriteResult> {
     this.checkOpen();
     checkPath(path);
-    this.check('DELETE', path);
+    this.check('DELETE', path, condition);
     this.files.delete(path);
+    this.etags.delete(path);
     for (const dir of parentsOf(path)) {
       const n = (this.dirs.get(dir) ?? 1) - 1;
       if (n > 0) this.dirs.set(dir, n);
@@ -149,13 +162,23 @@ export class MemoryStore implements Store {
   }
 
   /** Throws what `method` is refused with at `path` (see refusals.ts), if anything. */
-  private check(method: PathMethod, path: string): void {
-    const refused = refusal(method, path, this.stateOf(path));
+  private check(method: PathMethod, path: string, condition?: WriteCondition): void {
+    const refused = writeRefusal(method, path, this.stateOf(path), condition);
     if (refused !== null) throw refused;
   }
 
+  /** Stores `data` at `path` (new or replaced) and makes the commit. */
+  private put(path: string, data: Uint8Array, op: 'create' | 'replace'): WriteResult {
+    if (!this.files.has(path)) for (const dir of parentsOf(path)) this.dirs.set(dir, (this.dirs.get(dir) ?? 0) + 1);
+    const etag = hashObject('blob', data);
+    this.files.set(path, data);
+    this.etags.set(path, etag);
+    return { ...this.commit(op, path), etag };
+  }
+
   private stateOf(path: string): PathState {
-    if (this.files.has(path)) return { kind: 'file' };
+    const etag = this.etags.get(path);
+    if (etag !== undefined) return { kind: 'file', oid: etag };
     if (this.dirs.has(path)) return { kind: 'dir' };
     const blockedBy = parentsOf(path).find((dir) => this.files.has(dir));
     return blockedBy === undefined ? { kind: 'absent' } : { kind: 'absent', blockedBy };

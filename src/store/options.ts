@@ -15,6 +15,8 @@ export const DEFAULT_SPOOL_THRESHOLD_BYTES = 1024 * 1024;
 export const DEFAULT_CACHE_BYTES = 16 * 1024 * 1024;
 /** Blobs up to this size are cached. */
 export const DEFAULT_CACHE_BLOB_BYTES = 64 * 1024;
+/** Blob sizes remembered for HEAD (about 150 bytes each). */
+export const DEFAULT_BLOB_SIZES = 100_000;
 /** Longest Retry-After a retry waits for. */
 export const DEFAULT_MAX_RETRY_AFTER_MS = 5_000;
 /** The HTTP client's own headers timeout when the remote options set none (see src/protocol/http.ts). */
@@ -36,6 +38,8 @@ export interface GitStoreOptions {
   cacheBytes?: number;
   /** Blobs up to this size are cached; default DEFAULT_CACHE_BLOB_BYTES. */
   cacheBlobBytes?: number;
+  /** Blob sizes remembered, so a HEAD need not fetch the blob; default DEFAULT_BLOB_SIZES. */
+  blobSizes?: number;
   /** Attempts of a write batch (lost races and transient failures of the host), the first included; default 8. */
   maxAttempts?: number;
   /** A write batch answers within this, retries included; default 60 s. */
@@ -69,6 +73,7 @@ export function resolveGitStoreOptions(opts: GitStoreOptions): ResolvedGitStoreO
     spoolThresholdBytes: opts.spoolThresholdBytes ?? DEFAULT_SPOOL_THRESHOLD_BYTES,
     cacheBytes: opts.cacheBytes ?? DEFAULT_CACHE_BYTES,
     cacheBlobBytes: opts.cacheBlobBytes ?? DEFAULT_CACHE_BLOB_BYTES,
+    blobSizes: opts.blobSizes ?? DEFAULT_BLOB_SIZES,
     maxAttempts: opts.maxAttempts ?? 8,
     writeDeadlineMs: opts.writeDeadlineMs ?? 60_000,
     readDeadlineMs: opts.readDeadlineMs ?? 2 * (opts.remote.headersTimeoutMs ?? REMOTE_HEADERS_TIMEOUT_MS),

@@ -2,11 +2,15 @@
  * What a read or write is refused with, given what is at its path: the one rule and the one set of texts
  * both stores use, so that the memory store and the Git store answer the same condition with the same words.
  */
-import { StoreError } from './store.js';
+import { StoreError, type WriteCondition } from './store.js';
 
-/** What is at a path: a file, a directory, another entry (a submodule), or nothing (`blockedBy`: a file above it). */
+/**
+ * What is at a path: a file (with its blob id), a directory, another entry (a submodule), or nothing
+ * (`blockedBy`: a file above it).
+ */
 export type PathState =
-  | { kind: 'file' | 'dir' | 'other' }
+  | { kind: 'file'; oid: string }
+  | { kind: 'dir' | 'other' }
   | { kind: 'absent'; blockedBy?: string };
 
 export type PathMethod = 'GET' | 'POST' | 'PUT' | 'DELETE';
@@ -47,4 +51,32 @@ export function refusal(method: PathMethod, path: string, state: PathState): Sto
     case 'absent':
       return notFound(path, method === 'PUT' ? 'use POST to create it' : undefined);
   }
+}
+
+const quoted = (etag: string): string => `"${etag}"`;
+
+/**
+ * The refusal a write gets from its precondition and what is at its path, or null when it may go ahead.
+ * The precondition is checked first (RFC 9110 §13.2.2: before anything else of the method); a PUT that may
+ * create (If-None-Match with no file there) is then judged as a POST, so a directory or a file above the
+ * path still gives 409. Without a condition this is refusal() itself: the drop-in codes stay as they were.
+ */
+export function writeRefusal(method: PathMethod, path: string, state: PathState, condition?: WriteCondition): StoreError | null {
+  if (condition === undefined) return refusal(method, path, state);
+  const etag = state.kind === 'file' ? state.oid : undefined;
+  const { ifMatch, ifNoneMatch } = condition;
+  if (ifMatch !== undefined && (etag === undefined || (ifMatch !== '*' && !ifMatch.includes(etag)))) {
+    return preconditionFailed(path, etag, ifMatch === '*' ? 'a file' : ifMatch.map(quoted).join(' or '));
+  }
+  if (ifNoneMatch !== undefined && etag !== undefined && (ifNoneMatch === '*' || ifNoneMatch.includes(etag))) {
+    return preconditionFailed(path, etag, ifNoneMatch === '*' ? 'no file' : `anything but ${ifNoneMatch.map(quoted).join(' or ')}`);
+  }
+  const creates = method === 'PUT' && ifNoneMatch !== undefined && etag === undefined;
+  return refusal(creates ? 'POST' : method, path, state);
+}
+
+/** 412, saying what the path holds now: the current ETag (also on the error, for the header) or no file. */
+function preconditionFailed(path: string, etag: string | undefined, expected: string): StoreError {
+  const now = etag === undefined ? 'there is no file there' : `its current ETag is ${quoted(etag)}`;
+  return new StoreError('precondition', `${path} does not hold ${expected}`, now, etag === undefined ? undefined : { etag });
 }

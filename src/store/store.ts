@@ -12,26 +12,64 @@ export interface BodySource {
 
 /** A stored file: `size` bytes, delivered by `stream`. The consumer must either drain the stream or stop
  * iterating (break / iterator.return()) so the store can release what it holds. */
-export interface ReadResult {
+export interface ReadResult extends FileVersion {
   size: number;
   stream: AsyncIterable<Uint8Array>;
-  /** The commit the file was read from, when the backend knows it. */
-  commit?: string;
   /** How many times the backend retried the read (a failing Git host); counted in the metrics. */
   retries?: number;
 }
 
+/** Which version of a file a read found, known before any of its content is fetched. */
+export interface FileVersion {
+  /** The Git blob id of the content (a content hash: the ETag). */
+  etag: string;
+  /** The commit the file was read from, when the backend knows it. */
+  commit?: string;
+}
+
+/** What a read needs once it knows the file's version: its content, its size alone (HEAD), or nothing (304, 412). */
+export type ReadWant = 'content' | 'size' | 'none';
+
+export interface ConditionalReadOptions extends ReadOptions {
+  /** Called once, with the version found, before anything of the content is fetched. */
+  want(file: FileVersion): ReadWant;
+}
+
+/** The answer to a conditional read: as much as `want` asked for. */
+export type ConditionalRead =
+  | (FileVersion & { want: 'none'; retries?: number })
+  | (FileVersion & { want: 'size'; size: number; retries?: number })
+  | (ReadResult & { want: 'content' });
+
+/**
+ * A write's precondition on what its path holds when the write is applied (RFC 9110 If-Match and
+ * If-None-Match, compared by blob id). A write that fails it is refused with StoreError('precondition').
+ */
+export interface WriteCondition {
+  /** The path must hold a file with one of these ids ('*': any file). */
+  ifMatch?: readonly string[] | '*';
+  /** The path must not hold a file with one of these ids ('*': no file at all; then a PUT may create it). */
+  ifNoneMatch?: readonly string[] | '*';
+}
+
 /** A write that the backend has durably accepted (for Git: the remote accepted the push). */
 export interface WriteResult {
-  /** 40-hex id of the commit that holds the change. */
+  /** 40-hex id of the commit that holds the change (for a write that changed nothing: the one that holds the file). */
   commit: string;
   /** How many times the backend had to retry (e.g. a push lost a race with another writer). */
   retries: number;
+  /** The blob id the path holds now (POST and PUT). */
+  etag?: string;
+  /** A PUT found no file and created one (only possible with `ifNoneMatch`). */
+  created?: boolean;
+  /** A PUT of the bytes the file already held: no commit was made. */
+  unchanged?: boolean;
 }
 
 export type StoreErrorKind =
   | 'not-found' // 404: nothing at that path (or it is a directory)
   | 'conflict' // 409: the path exists already, or a file/directory clash
+  | 'precondition' // 412: the path does not hold what If-Match / If-None-Match asked for
   | 'bad-request' // 400: the body or path is unusable
   | 'too-large' // 413: the body is over the configured limit
   | 'upstream' // 502: the Git host answered with something we can't use
@@ -40,23 +78,26 @@ export type StoreErrorKind =
   | 'auth'; // 502: the Git host rejected our credentials
 
 /** The one error type a store throws on purpose. `message` is written for a person; `detail` may add context
- * (never credentials). `retries` counts retries spent before giving up. */
+ * (never credentials). `retries` counts retries spent before giving up; `etag` is the path's current blob id
+ * when a precondition failed on a file. */
 export class StoreError extends Error {
   readonly kind: StoreErrorKind;
   readonly detail?: string;
   readonly retries: number;
+  readonly etag?: string;
 
   constructor(
     kind: StoreErrorKind,
     message: string,
     detail?: string,
-    opts?: { retries?: number; cause?: unknown },
+    opts?: { retries?: number; cause?: unknown; etag?: string },
   ) {
     super(message, opts?.cause === undefined ? undefined : { cause: opts.cause });
     this.name = 'StoreError';
     this.kind = kind;
     if (detail !== undefined) this.detail = detail;
     this.retries = opts?.retries ?? 0;
+    if (opts?.etag !== undefined) this.etag = opts.etag;
   }
 }
 
@@ -129,6 +170,8 @@ export interface History {
 export interface Store {
   /** Throws StoreError('not-found') when there is no file at `path` (or the ref is unknown). */
   get(path: string, opts?: ReadOptions): Promise<ReadResult>;
+  /** As get, but fetches only what `want` asks for once the file's version is known (conditional GET, HEAD). */
+  read(path: string, opts: ConditionalReadOptions): Promise<ConditionalRead>;
   /**
    * One page of the directory `dir` ('' = the root; no trailing slash). Throws StoreError('not-found') when
    * there is no directory there (a file included), 'bad-request' for a cursor it did not make.
@@ -138,10 +181,13 @@ export interface Store {
   history?(path: string, opts: HistoryOptions): Promise<History>;
   /** Throws StoreError('conflict') when `path` exists (or clashes with a file/directory). */
   create(path: string, body: BodySource): Promise<WriteResult>;
-  /** Throws StoreError('not-found') when there is no file at `path`. */
-  replace(path: string, body: BodySource): Promise<WriteResult>;
-  /** Throws StoreError('not-found') when there is no file at `path`. Empty parent directories disappear. */
-  remove(path: string): Promise<WriteResult>;
+  /**
+   * Throws StoreError('not-found') when there is no file at `path` (unless `condition.ifNoneMatch` lets it
+   * create one), 'precondition' when `condition` fails. Bytes equal to the file's make no commit.
+   */
+  replace(path: string, body: BodySource, condition?: WriteCondition): Promise<WriteResult>;
+  /** As replace for refusals. Empty parent directories disappear. */
+  remove(path: string, condition?: WriteCondition): Promise<WriteResult>;
   /**
    * Readiness: resolves once the backing repository answered a ref lookup, rejects when it did not. A store
    * without one (the memory store) has nothing to wait for and leaves this out.

@@ -16,9 +16,9 @@
 import type { ObjectType } from '../pack/object.js';
 import { editPath, lookupPath } from './tree-edit.js';
 import type { StagedBlob } from './staged-blob.js';
-import { StoreError, type WriteResult } from './store.js';
+import { StoreError, type WriteCondition, type WriteResult } from './store.js';
 import { inDoubt, toStoreError, withRetries } from './errors.js';
-import { refusal } from './refusals.js';
+import { writeRefusal } from './refusals.js';
 import { isTransient, pushMayHaveLanded, RetryBudget } from './retry.js';
 
 export interface WriteOp {
@@ -26,6 +26,8 @@ export interface WriteOp {
   path: string;
   segments: readonly string[];
   blob?: StagedBlob;
+  /** Checked against the path in the state the write is applied to, on every attempt (per-path compare-and-swap). */
+  condition?: WriteCondition;
 }
 
 /** A branch state: the tip commit (null while the branch does not exist) and its root tree. */
@@ -79,7 +81,7 @@ interface Pending {
   reject(err: unknown): void;
 }
 
-type Outcome = { commit: string } | { error: StoreError };
+type Outcome = Omit<WriteResult, 'retries'> | { error: StoreError };
 
 interface Plan {
   head: string | null;
@@ -97,8 +99,9 @@ interface Suspect extends PushInDoubt {
  * How one attempt at a batch ended, and what the batch does next (WriteQueue.#commitBatch):
  *
  *   accepted      the push landed                    answer every write from the plan
- *   all-refused   every write failed its precondition answer every write from the plan (nothing to push;
- *                 against the remote's current state  the remote's tip was confirmed first)
+ *   all-refused   every write was refused or changed  answer every write from the plan (nothing to push;
+ *                 nothing, against the remote's       the remote's tip was confirmed first)
+ *                 current state
  *   lost-race     the push was refused: the branch   if a push is in doubt, look for ours on the branch and
  *                 is no longer where the plan began  answer from it if one landed; else retry, or give up
  *                                                    "kept moving" when the budget is spent
@@ -207,8 +210,8 @@ export class WriteQueue {
       base = await this.#deps.snapshot(refresh);
       plan = await this.#plan(base, ops);
       if ((plan.head === base.tip || plan.head === null) && !refresh) {
-        // Every write failed its precondition. Those answers hold only if the state they were checked against
-        // is the remote's current one: read it, and if the branch moved, plan again on what was just read.
+        // Every write was refused or changed nothing. Those answers hold only if the state they were checked
+        // against is the remote's current one: read it, and if the branch moved, plan again on what was just read.
         const fresh = await this.#deps.snapshot(true);
         if (fresh.tip !== base.tip) {
           base = fresh;
@@ -256,9 +259,14 @@ export class WriteQueue {
     const outcomes: Outcome[] = [];
     for (const op of ops) {
       const found = await lookupPath(loadTree, root, op.segments);
-      const refused = refusal(op.method, op.path, found);
+      const refused = writeRefusal(op.method, op.path, found, op.condition);
       if (refused !== null) {
         outcomes.push({ error: refused });
+        continue;
+      }
+      if (found.kind === 'file' && op.blob?.oid === found.oid) {
+        // The same bytes: a commit would change nothing. The file's commit is the head it was found at.
+        outcomes.push({ commit: head!, etag: found.oid, unchanged: true });
         continue;
       }
       const change =
@@ -280,7 +288,11 @@ export class WriteQueue {
       add({ oid: commit.oid, type: 'commit', size: commit.data.length, data: commit.data });
       head = commit.oid;
       root = edit.root;
-      outcomes.push({ commit: commit.oid });
+      outcomes.push({
+        commit: commit.oid,
+        ...(op.blob === undefined ? {} : { etag: op.blob.oid }),
+        ...(op.method === 'PUT' && found.kind !== 'file' ? { created: true } : {}),
+      });
     }
     return { head, objects: [...made.values()], outcomes };
   }
@@ -290,7 +302,7 @@ export class WriteQueue {
 function settle(batch: Pending[], plan: Plan, retries: number): void {
   batch.forEach((p, i) => {
     const outcome = plan.outcomes[i]!;
-    if ('commit' in outcome) p.resolve({ commit: outcome.commit, retries });
-    else p.reject(withRetries(outcome.error, retries));
+    if ('error' in outcome) p.reject(withRetries(outcome.error, retries));
+    else p.resolve({ ...outcome, retries });
   });
 }
