@@ -2,10 +2,12 @@
 // failure into a JSON error, and records one log line and one metrics observation per request.
 
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { pipeline } from 'node:stream/promises';
-import { isStoreError, type BodySource, type Store } from '../store/store.js';
+import { isStoreError, type Store } from '../store/store.js';
 import { ApiAuth } from './auth.js';
-import { bodyFailure, declaredLength, RequestBody, tooLarge } from './body.js';
+import { declaredLength } from './body.js';
+import { handleFile } from './files.js';
+import type { Outcome } from './outcome.js';
+import { IMMUTABLE, pinned, sendJson, sendJsonTo } from './responses.js';
 import { answerClientErrors } from './client-errors.js';
 import { redact, secretsOf, type Config } from './config.js';
 import { fromStoreError, HttpError } from './http-error.js';
@@ -24,21 +26,6 @@ export interface AppDeps {
 }
 
 export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => void;
-
-/** What one request did, for its log line and metrics. */
-interface Outcome {
-  path: string;
-  retries: number;
-  commit?: string;
-  error?: string;
-  /** Only requests for resources are API traffic: the reserved paths are left out of request_count. */
-  observed: boolean;
-}
-
-const JSON_TYPE = 'application/json';
-/** What is read at a commit id never changes (a branch or tag name may move: those reads are not marked). */
-const IMMUTABLE = 'public, max-age=31536000, immutable';
-const pinned = (ref: string | undefined): boolean => ref !== undefined && /^[0-9a-f]{40}$/.test(ref);
 
 export function createApp(deps: AppDeps): RequestHandler {
   const { store, config, metrics, logger } = deps;
@@ -80,7 +67,7 @@ export function createApp(deps: AppDeps): RequestHandler {
       }
       case 'resource':
         out.path = r.path;
-        await handleResource(req, res, r, out);
+        await handleFile({ store, config }, req, res, r, out);
         return;
       case 'directory':
         out.path = `${r.path}/`;
@@ -117,67 +104,6 @@ export function createApp(deps: AppDeps): RequestHandler {
     if (listing.commit !== null) headers['X-Commit'] = listing.commit;
     if (pinned(ref)) headers['Cache-Control'] = IMMUTABLE;
     sendJsonTo(res, r.method, body, headers);
-  }
-
-  async function handleResource(req: IncomingMessage, res: ServerResponse, r: Route & { kind: 'resource' },
-    out: Outcome): Promise<void> {
-    const { path } = r;
-    switch (r.method) {
-      case 'GET':
-      case 'HEAD': {
-        const { ref } = r.query;
-        const file = ref === undefined ? await store.get(path) : await store.get(path, { ref });
-        out.retries = file.retries ?? 0;
-        const headers: Record<string, string | number> = { 'Content-Type': JSON_TYPE, 'Content-Length': file.size };
-        if (file.commit !== undefined) headers['X-Commit'] = file.commit;
-        if (pinned(ref)) headers['Cache-Control'] = IMMUTABLE;
-        res.writeHead(200, headers);
-        if (r.method === 'HEAD') {
-          await discard(file.stream);
-          res.end();
-        } else {
-          // pipeline gives backpressure, and stops the store's stream if the client goes away.
-          await pipeline(exactly(file.stream, file.size), res);
-        }
-        return;
-      }
-      case 'POST':
-      case 'PUT': {
-        const body = readBody(req);
-        try {
-          const w = r.method === 'POST' ? await store.create(path, body.source) : await store.replace(path, body.source);
-          out.retries = w.retries;
-          out.commit = w.commit;
-        } catch (err) {
-          // The client's fault (too large, too slow, cut short), whatever the store made of it.
-          if (body.stream.failure !== undefined) throw bodyFailure(body.stream.failure);
-          throw err;
-        }
-        if (r.method === 'POST') {
-          res.setHeader('Location', '/' + path.split('/').map(encodeURIComponent).join('/'));
-          res.setHeader('X-Commit', out.commit);
-          sendJson(res, 201, { path, commit: out.commit });
-        } else {
-          res.writeHead(204, { 'X-Commit': out.commit }).end();
-        }
-        return;
-      }
-      case 'DELETE': {
-        const w = await store.remove(path);
-        out.retries = w.retries;
-        out.commit = w.commit;
-        res.writeHead(204, { 'X-Commit': w.commit }).end();
-        return;
-      }
-    }
-  }
-
-  function readBody(req: IncomingMessage): { stream: RequestBody; source: BodySource } {
-    const length = declaredLength(req);
-    // Refuse an announced oversize body before reading any of it.
-    if (length !== undefined && length > config.maxBodyBytes) throw tooLarge(config.maxBodyBytes);
-    const stream = new RequestBody(req, config.maxBodyBytes, config.bodyIdleTimeoutMs);
-    return { stream, source: length === undefined ? { stream } : { stream, length } };
   }
 
   function sendError(req: IncomingMessage, res: ServerResponse, err: unknown, out: Outcome): void {
@@ -254,19 +180,6 @@ export function createServer(deps: AppDeps): Server {
   return server;
 }
 
-/** A 200 JSON answer to GET, or its headers alone to HEAD. */
-function sendJsonTo(res: ServerResponse, method: 'GET' | 'HEAD', value: unknown, headers: Record<string, string>): void {
-  const text = JSON.stringify(value);
-  res.writeHead(200, { ...headers, 'Content-Type': JSON_TYPE, 'Content-Length': Buffer.byteLength(text) });
-  res.end(method === 'HEAD' ? undefined : text);
-}
-
-function sendJson(res: ServerResponse, status: number, value: unknown): void {
-  const text = JSON.stringify(value);
-  res.writeHead(status, { 'Content-Type': JSON_TYPE, 'Content-Length': Buffer.byteLength(text) });
-  res.end(text);
-}
-
 /** Unread bodies up to this size are drained rather than closing the connection. */
 const DRAIN_LIMIT = 64 * 1024;
 
@@ -279,20 +192,4 @@ function smallBody(req: IncomingMessage): boolean {
 function logPath(url: string | undefined): string {
   const p = (url ?? '').split(/[?#]/, 1)[0] as string;
   return p.length > 512 ? p.slice(0, 512) + '…' : p;
-}
-
-/** Passes the store's stream through, failing if it yields more or fewer bytes than the size it announced. */
-async function* exactly(stream: AsyncIterable<Uint8Array>, size: number): AsyncGenerator<Uint8Array> {
-  let n = 0;
-  for await (const chunk of stream) {
-    n += chunk.byteLength;
-    if (n > size) throw new Error(`the store's stream is longer than the announced ${size} bytes`);
-    yield chunk;
-  }
-  if (n !== size) throw new Error(`the store's stream ended after ${n} of ${size} bytes`);
-}
-
-/** Tells the store we will not read the stream (HEAD), so it can release what it holds. */
-async function discard(stream: AsyncIterable<Uint8Array>): Promise<void> {
-  await stream[Symbol.asyncIterator]().return?.();
 }

@@ -8,6 +8,7 @@ import { resolve } from 'node:path';
 import type { BasicCredentials } from '../protocol/http.js';
 import { type PacketTraceTarget, packetTraceTarget } from '../protocol/packet-trace.js';
 import { DEFAULT_CACHE_BYTES, DEFAULT_MAX_BODY_BYTES, DEFAULT_SPOOL_THRESHOLD_BYTES } from '../store/options.js';
+import { CONTENT_TYPE_MODES, type ContentTypeMode } from './content-type.js';
 
 export { DEFAULT_MAX_BODY_BYTES };
 
@@ -54,6 +55,8 @@ export interface Config {
   readyTimeoutMs: number;
   /** How long a graceful shutdown waits for in-flight requests. */
   shutdownGraceMs: number;
+  /** How a file's Content-Type is chosen (see content-type.ts). */
+  contentTypeMode: ContentTypeMode;
   /** Where the embedded default repository lives when GIT_REPO_URL is unset. Absolute. */
   dataDir: string;
   /** Port of the embedded Git server; undefined = the one it used last time (kept in DATA_DIR), else a free one. */
@@ -104,6 +107,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     bodyIdleTimeoutMs: integer(get, 'BODY_IDLE_TIMEOUT_MS', 30_000, 0, MAX_MS),
     readyTimeoutMs: integer(get, 'READY_TIMEOUT_MS', 2_000, 1, MAX_MS),
     shutdownGraceMs: integer(get, 'SHUTDOWN_GRACE_MS', 10_000, 0, MAX_MS),
+    contentTypeMode: oneOf(get, 'CONTENT_TYPE_MODE', CONTENT_TYPE_MODES, 'json'),
     dataDir: resolve(get('DATA_DIR') ?? './data'),
     logLevel: oneOf(get, 'LOG_LEVEL', ['debug', 'info', 'warn', 'error', 'silent'] as const, 'info'),
     apiTokens: apiTokens(get),
