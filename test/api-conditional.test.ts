@@ -70,6 +70,8 @@ t.test('HEAD: Content-Length without the blob when its size is known; the round 
   server.resetCounts();
   t.equal((await api.request('HEAD', '/d/big.bin')).headers['content-length'], String(big.length));
   t.equal(server.counts('head').total, 1, 'the size is remembered: the ref lookup only');
+  const listing = JSON.parse((await api.request('GET', '/d/')).body.toString()) as { entries: Array<{ name: string; size?: number }> };
+  t.equal(listing.entries.find((e) => e.name === 'big.bin')?.size, big.length, 'and listings give it too');
 
   await api.request('GET', '/d/small.txt');
   server.resetCounts();

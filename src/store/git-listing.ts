@@ -5,12 +5,15 @@
 import { decodeTree, isTreeMode, type TreeEntry } from '../pack/tree.js';
 import type { Remote } from '../protocol/remote.js';
 import { encodeCursor, entryOf, unknownRef } from './listing.js';
+import type { BlobSizes } from './blob-sizes.js';
 import type { ObjectCache } from './object-cache.js';
 import type { ListEntry, Listing } from './store.js';
 import { MAX_TREE_ENTRIES } from './tree-edit.js';
 
 export interface TreeSource {
   cache: ObjectCache;
+  /** Sizes of blobs known without their content (a listing gives `size` when the cache or these know it). */
+  sizes: BlobSizes;
   remote: Remote;
   /** A tree by id, from the cache or fetched alone. */
   loadTree(oid: string): Promise<Buffer>;
@@ -19,13 +22,13 @@ export interface TreeSource {
 
 /** The entries of the tree `oid`, or (`recursive`) every file below it, depth first in tree order as `git ls-tree -r`. */
 export async function entriesBelow(src: TreeSource, oid: string, prefix: string, recursive: boolean): Promise<ListEntry[]> {
-  if (!recursive) return decodeTree(await src.loadTree(oid), { maxEntries: MAX_TREE_ENTRIES }).map((e) => sized(src.cache, e, prefix));
+  if (!recursive) return decodeTree(await src.loadTree(oid), { maxEntries: MAX_TREE_ENTRIES }).map((e) => sized(src, e, prefix));
   const load = bulkLoader(src, oid);
   const out: ListEntry[] = [];
   const visit = async (tree: string, under: string): Promise<void> => {
     for (const e of decodeTree(await load(tree), { maxEntries: MAX_TREE_ENTRIES })) {
       if (isTreeMode(e.mode)) await visit(e.oid, `${under}${e.name.toString('utf8')}/`);
-      else out.push(sized(src.cache, e, under));
+      else out.push(sized(src, e, under));
     }
   };
   await visit(oid, prefix);
@@ -56,8 +59,9 @@ function bulkLoader(src: TreeSource, top: string): (oid: string) => Promise<Buff
 }
 
 /** A listing entry; a blob's size is given when the blob is cached (it costs no round trip then). */
-function sized(cache: ObjectCache, e: TreeEntry, prefix: string): ListEntry {
-  return entryOf(e, prefix, !isTreeMode(e.mode) && cache.has(e.oid) ? cache.get(e.oid)?.length : undefined);
+function sized(src: TreeSource, e: TreeEntry, prefix: string): ListEntry {
+  if (isTreeMode(e.mode)) return entryOf(e, prefix);
+  return entryOf(e, prefix, src.cache.has(e.oid) ? src.cache.get(e.oid)?.length : src.sizes.get(e.oid));
 }
 
 /** Entries [at, at + limit) of `all`, read at `commit`, with the cursor to the rest. */

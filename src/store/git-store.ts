@@ -169,7 +169,7 @@ export class GitStore implements Store {
     if (found.kind !== 'dir') {
       throw notFound(prefix, found.kind === 'absent' ? undefined : `${dir} is a ${found.kind === 'file' ? 'file' : 'submodule'}, not a directory`);
     }
-    const trees = { cache: this.cache, remote: this.remote, loadTree: (oid: string) => this.#objects.loadTree(oid, signal), signal };
+    const trees = { cache: this.cache, sizes: this.#objects.sizes, remote: this.remote, loadTree: (oid: string) => this.#objects.loadTree(oid, signal), signal };
     const all = await entriesBelow(trees, found.oid, prefix, opts.recursive === true);
     return pageOf(all, prefix, commit, cursor?.position ?? 0, opts.limit);
   }
