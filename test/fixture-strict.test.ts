@@ -26,6 +26,8 @@ interface Reply {
   httpVersion: string;
   headers: IncomingHttpHeaders;
   body: Buffer;
+  /** Interim (1xx) answers received before the final one. */
+  interim: number;
 }
 
 interface SendOptions {
@@ -40,14 +42,16 @@ interface SendOptions {
 
 function send(url: string, opts: SendOptions = {}): Promise<Reply> {
   return new Promise((resolve, reject) => {
+    let interim = 0;
     const req = request(url, { method: opts.method ?? 'POST', headers: opts.headers, agent: false }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('error', reject);
       res.on('end', () =>
-        resolve({ status: res.statusCode ?? 0, httpVersion: res.httpVersion, headers: res.headers, body: Buffer.concat(chunks) }),
+        resolve({ status: res.statusCode ?? 0, httpVersion: res.httpVersion, headers: res.headers, body: Buffer.concat(chunks), interim }),
       );
     });
+    req.on('information', () => interim++);
     req.on('error', reject);
     const body = Buffer.from(opts.body ?? '');
     if (opts.hold) {
@@ -201,6 +205,7 @@ t.test('hand-made requests', async (t) => {
   };
 
   t.test('info/refs: HTTP/1.0, Connection: close, the connection closed after one answer', async (t) => {
+    server.resetCounts();
     const socket = connect(Number(new URL(server.url).port), '127.0.0.1');
     const chunks: Buffer[] = [];
     socket.on('data', (c: Buffer) => chunks.push(c));
@@ -218,6 +223,7 @@ t.test('hand-made requests', async (t) => {
     t.ok(head.includes('Connection: close'));
     t.notOk(head.some((l) => /^(content-length|transfer-encoding):/i.test(l)), 'the body ends with the connection');
     t.equal(raw.indexOf('HTTP/1', split), -1, 'one answer only');
+    t.equal(server.requests.filter((r) => r.target === target).length, 1, 'the pipelined request was dropped');
     const body = raw.subarray(split + 4);
     t.equal(body.subarray(0, 30).toString(), '001e# service=git-upload-pack\n');
     t.notMatch(body.toString('latin1'), /version 2/, 'v0 despite Git-Protocol');
@@ -290,15 +296,18 @@ t.test('hand-made requests', async (t) => {
     t.same(quietMux.bands.get(1), pack, 'the same pack');
   });
 
-  t.test('gzip bodies need a Content-Length', async (t) => {
+  t.test('gzip bodies need a Content-Length; no 100 Continue', async (t) => {
     const body = gzipSync(wantBody(head, `${GIT_CAPS} no-progress`));
     const gz = { ...UPLOAD, 'Content-Encoding': 'gzip' };
     const sized = await send(uploadUrl, { headers: { ...gz, 'Content-Length': body.length }, body });
     t.equal(sized.status, 200);
     t.equal(sideband(sized.body).bands.get(1)?.subarray(0, 4).toString(), 'PACK');
     await refusedWith(await send(uploadUrl, { headers: gz, body, chunked: true }), t);
+    t.equal(server.requests.at(-1)?.refused, 'gzip body without Content-Length');
     const plainChunked = await send(uploadUrl, { headers: UPLOAD, body: wantBody(head, `${GIT_CAPS} no-progress`), chunked: true });
     t.equal(plainChunked.status, 200, 'chunked alone is fine');
+    const expecting = await send(uploadUrl, { headers: { ...UPLOAD, Expect: '100-continue' }, body: wantBody(head, `${GIT_CAPS} no-progress`) });
+    t.same([expecting.status, expecting.interim], [200, 0], 'no 100 Continue from an HTTP/1.0 server');
   });
 
   t.test('receive-pack: capabilities must have been advertised', async (t) => {
