@@ -132,6 +132,24 @@ export function httpUrlFlag(flag: string, raw: string): string {
   return u.href.replace(/\/+$/, '');
 }
 
+/** A process id for --pid: a whole number of at least 1 (whether such a process exists is checked by the caller). */
+export function pidFlag(flag: string, raw: string): number {
+  const n = wholeNumber(raw, 1, 2 ** 31 - 1);
+  if (n === undefined) throw new ArgsError(`${flag} must be a process id, a whole number of at least 1 (got ${JSON.stringify(raw)})`);
+  return n;
+}
+
+/** `--pid` names the process behind `--url`; alone it would sample a process nothing drives. */
+export function urlAndPid(url: string | undefined, pid: string | undefined): { url?: string; pid?: number } {
+  const out: { url?: string; pid?: number } = {};
+  if (url !== undefined) out.url = httpUrlFlag('--url', url);
+  if (pid !== undefined) {
+    if (url === undefined) throw new ArgsError('--pid names the process of the server at --url; give --url too');
+    out.pid = pidFlag('--pid', pid);
+  }
+  return out;
+}
+
 export function nonEmptyFlag(flag: string, raw: string | undefined, what: string): string | undefined {
   if (raw !== undefined && raw.trim() === '') throw new ArgsError(`${flag} needs ${what}`);
   return raw;

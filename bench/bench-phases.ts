@@ -1,6 +1,7 @@
 // The phases of the API benchmark: concurrent writers, operations by body size, and the repository-size phase
 // with its floor of raw Git requests. Requests are sequential except in the writers phase, so that the git
-// server's counter delta around a request is that request's.
+// server's counter delta around a request is that request's. Against a server given by URL (bench-url.ts) there
+// is no git server of ours: the writers and size phases then run without round trips and without the floor.
 
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
@@ -14,7 +15,7 @@ import {
 import { benchData, type DataKind } from './data.js';
 import { FloorBranch, RawGit } from './floor.js';
 import { sizeLabel } from './markdown.js';
-import { peakRss, resetPeakRss } from './proc.js';
+import { peakRss, readProcSample, resetPeakRss } from './proc.js';
 import { directories, fileContent, filePath, type RepoShape } from './repos.js';
 import type { ApiProcess } from './server-process.js';
 
@@ -35,13 +36,13 @@ export async function call(agent: Agent, method: Method, url: string, body?: Buf
   return { status: res.statusCode, body: Buffer.concat(parts) };
 }
 
-/** Runs `fn`, recording its duration and the git requests it caused (sequential use only). */
-async function sample<T>(into: Samples, counts: () => BackendCounts, fn: () => Promise<T>): Promise<T> {
-  const before = counts().total;
+/** Runs `fn`, recording its duration and the git requests it caused (sequential use only; none without counts). */
+async function sample<T>(into: Samples, counts: (() => BackendCounts) | undefined, fn: () => Promise<T>): Promise<T> {
+  const before = counts?.().total;
   const start = performance.now();
   const value = await fn();
   into.ms.push(performance.now() - start);
-  into.roundTrips.push(counts().total - before);
+  if (counts !== undefined && before !== undefined) into.roundTrips.push(counts().total - before);
   return value;
 }
 
@@ -56,14 +57,39 @@ export interface Ctx {
   /** The temp directory holding `<repo>.git`. */
   root: string;
   agent: Agent;
-  backend: HttpBackendServer;
+  /** Our git server; undefined against a server given by URL, whose storage we cannot see. */
+  backend?: HttpBackendServer;
+  /** Put before every path the phases write, e.g. "bench-<time>/" on a server that may hold earlier runs. */
+  prefix: string;
   progress: (line: string) => void;
+}
+
+/** CPU seconds (own and finished children) and the reset peak RSS of a server, from /proc, around a phase. */
+export async function startProcWatch(pid: number | undefined): Promise<() => Promise<{ peakRssBytes?: number; cpuSeconds?: number }>> {
+  if (pid === undefined) return async () => ({});
+  await resetPeakRss(pid);
+  const cpu = async (): Promise<number | undefined> => {
+    try {
+      const s = await readProcSample(pid);
+      return s.cpuSeconds + s.childCpuSeconds;
+    } catch {
+      return undefined;
+    }
+  };
+  const before = await cpu();
+  return async () => {
+    const after = await cpu();
+    return {
+      ...rss(await peakRss(pid)),
+      ...(before === undefined || after === undefined ? {} : { cpuSeconds: after - before }),
+    };
+  };
 }
 
 export async function writersPhase(ctx: Ctx, server: ApiProcess, repo: string, writers: number,
   durationMs: number): Promise<WritersResult> {
-  await resetPeakRss(server.pid);
-  const before = ctx.backend.counts(repo);
+  const watch = await startProcWatch(server.pid);
+  const before = ctx.backend?.counts(repo);
   const ms: number[] = [];
   let ok = 0;
   let errors = 0;
@@ -73,7 +99,8 @@ export async function writersPhase(ctx: Ctx, server: ApiProcess, repo: string, w
     for (let n = 0; n < MAX_WRITES_PER_WRITER && performance.now() < deadline; n++) {
       const t = performance.now();
       try {
-        const res = await call(ctx.agent, 'POST', `${server.url}/writers/c${writers}/w${w}/n${n}`, benchData(ctx.data, 1024, n));
+        const res = await call(ctx.agent, 'POST', `${server.url}/${ctx.prefix}writers/c${writers}/w${w}/n${n}`,
+          benchData(ctx.data, 1024, n));
         if (res.status === 201) ok++;
         else errors++;
       } catch {
@@ -83,12 +110,14 @@ export async function writersPhase(ctx: Ctx, server: ApiProcess, repo: string, w
     }
   }));
   const seconds = (performance.now() - start) / 1000;
-  const after = ctx.backend.counts(repo);
+  const after = ctx.backend?.counts(repo);
   return {
     writers, seconds, ok, errors, ms,
-    pushes: after['receive-pack'] - before['receive-pack'],
-    roundTrips: after.total - before.total,
-    ...rss(await peakRss(server.pid)),
+    ...(before === undefined || after === undefined ? {} : {
+      pushes: after['receive-pack'] - before['receive-pack'],
+      roundTrips: after.total - before.total,
+    }),
+    ...(await watch()),
   };
 }
 
@@ -96,17 +125,19 @@ function rss(bytes: number | undefined): { peakRssBytes?: number } {
   return bytes === undefined ? {} : { peakRssBytes: bytes };
 }
 
-export async function sizePhase(ctx: Ctx, server: ApiProcess, repo: string, raw: RawGit, floor: FloorBranch,
-  size: number, reps: number): Promise<SizeResult> {
-  await resetPeakRss(server.pid);
-  const counts = () => ctx.backend.counts(repo);
+/** The size phase; without `raw` and `floor` (a server given by URL) only the API's side of it. */
+export async function sizePhase(ctx: Ctx, server: ApiProcess, repo: string, raw: RawGit | undefined,
+  floor: FloorBranch | undefined, size: number, reps: number): Promise<SizeResult> {
+  const watch = await startProcWatch(server.pid);
+  const backend = ctx.backend;
+  const counts = backend === undefined ? undefined : () => backend.counts(repo);
   const result: SizeResult = { size, reps, ours: perMethod(), floor: perMethod() };
   const label = sizeLabel(size).replace(' ', '');
   for (let rep = 0; rep < reps; rep++) {
     ctx.progress(`${sizeLabel(size)}: repetition ${rep + 1} of ${reps}`);
     const first = benchData(ctx.data, size, 2 * rep + 1);
     const second = benchData(ctx.data, size, 2 * rep + 2);
-    const url = `${server.url}/ops/${label}/r${rep}`;
+    const url = `${server.url}/${ctx.prefix}ops/${label}/r${rep}`;
     const { ours } = result;
     expectStatus('POST', await sample(ours.POST, counts, () => call(ctx.agent, 'POST', url, first)), 201);
     const got = await sample(ours.GET, counts, () => call(ctx.agent, 'GET', url));
@@ -114,6 +145,7 @@ export async function sizePhase(ctx: Ctx, server: ApiProcess, repo: string, raw:
     if (!got.body.equals(first)) throw new Error(`GET ${url} returned other bytes than were written`);
     expectStatus('PUT', await sample(ours.PUT, counts, () => call(ctx.agent, 'PUT', url, second)), 204);
     expectStatus('DELETE', await sample(ours.DELETE, counts, () => call(ctx.agent, 'DELETE', url)), 204);
+    if (raw === undefined || floor === undefined) continue;
 
     // The same operations, raw; each pack is built before its clock starts. The bodies are new ones of the same
     // kind and size: bytes the repository already holds would spare git the work of storing them.
@@ -133,13 +165,15 @@ export async function sizePhase(ctx: Ctx, server: ApiProcess, repo: string, raw:
     await sample(result.floor.DELETE, counts, () => raw.receivePack(del.body, FLOOR_REF));
     del.done();
   }
-  return { ...result, ...rss(await peakRss(server.pid)) };
+  return { ...result, ...(await watch()) };
 }
 
 export async function repoPhase(ctx: Ctx, server: ApiProcess, repo: string, shape: RepoShape, reps: number): Promise<RepoResult> {
-  const counts = () => ctx.backend.counts(repo);
-  const floor = await repoFloor(ctx, repo, shape, reps);
-  await resetPeakRss(server.pid);
+  const backend = ctx.backend;
+  if (backend === undefined) throw new Error('the repository phase needs our own git server');
+  const counts = () => backend.counts(repo);
+  const floor = await repoFloor(ctx, backend, repo, shape, reps);
+  const watch = await startProcWatch(server.pid);
   // Learns the remote's capabilities and loads the branch tip and root tree, untimed; the files below are then
   // read from directories this process has not seen.
   expectStatus('POST (warm-up)', await call(ctx.agent, 'POST', `${server.url}/warm-up/file`, Buffer.from('warm-up\n')), 201);
@@ -159,7 +193,7 @@ export async function repoPhase(ctx: Ctx, server: ApiProcess, repo: string, shap
     expectStatus(`PUT ${filePath(i, 0)}`, res, 204);
     await floor.put(i, result.floorPut);
   }
-  return { ...result, ...rss(await peakRss(server.pid)) };
+  return { ...result, ...(await watch()) };
 }
 
 /**
@@ -168,7 +202,7 @@ export async function repoPhase(ctx: Ctx, server: ApiProcess, repo: string, shap
  * its pushes carry what the API's do (blob, directory tree, root tree of the same size, commit) and the server
  * checks them against the same history.
  */
-async function repoFloor(ctx: Ctx, repo: string, shape: RepoShape, reps: number): Promise<{
+async function repoFloor(ctx: Ctx, backend: HttpBackendServer, repo: string, shape: RepoShape, reps: number): Promise<{
   get(i: number, into: Samples): Promise<void>;
   put(i: number, into: Samples): Promise<void>;
 }> {
@@ -190,8 +224,8 @@ async function repoFloor(ctx: Ctx, repo: string, shape: RepoShape, reps: number)
   // The tree of every directory the phase reads, in one call.
   const dirs = Array.from({ length: reps }, (_, i) => filePath(i, 0).split('/')[0]!);
   const dirTrees = (await git('rev-parse', ...dirs.map((d) => `${imported}:${d}`))).split('\n');
-  const raw = new RawGit(`${ctx.backend.url}/${repo}.git`, ctx.agent);
-  const counts = () => ctx.backend.counts(repo);
+  const raw = new RawGit(`${backend.url}/${repo}.git`, ctx.agent);
+  const counts = () => backend.counts(repo);
   return {
     async get(i, into) {
       const path = filePath(i, 0);

@@ -24,7 +24,66 @@ function ratio(a: number, b: number): Cell {
   return Number.isFinite(a) && Number.isFinite(b) && b > 0 ? Math.round((a / b) * 100) / 100 : 'n/a';
 }
 
+function cpuCell(seconds: number | undefined): Cell {
+  return seconds === undefined ? 'n/a' : Math.round(seconds * 100) / 100;
+}
+
+/** What the phases cost the server: peak RSS and CPU seconds, both from /proc. */
+function phaseRows(r: BenchResult): Cell[][] {
+  return [
+    ...r.writers.map((w): Cell[] => [`writers: ${w.writers} concurrent, POST 1 KiB`, mibCell(w.peakRssBytes), cpuCell(w.cpuSeconds)]),
+    ...r.sizes.map((s): Cell[] => [`operations at ${sizeLabel(s.size)}`, mibCell(s.peakRssBytes), cpuCell(s.cpuSeconds)]),
+    ...r.repos.map((x): Cell[] => [`GET/PUT 1 KiB, ${x.files}-file repository`, mibCell(x.peakRssBytes), cpuCell(x.cpuSeconds)]),
+  ];
+}
+
+const PHASES_HEADER = ['phase', 'peak RSS MiB', 'server CPU s'];
+
+/**
+ * The report for a server given by --url: the same operations and writers, without what needs our own git
+ * server behind it (round trips, the floor, the repository-size phase).
+ */
+function formatUrlReport(r: BenchResult): string {
+  const latency = r.sizes.flatMap((s) => METHODS.map((m): Cell[] => [sizeLabel(s.size), m, s.reps, ms(p50(s.ours[m].ms))]));
+  const writers = r.writers.map((w): Cell[] => [
+    w.writers, Math.round(w.seconds * 10) / 10, w.ok, w.errors, Math.round((w.ok / w.seconds) * 10) / 10,
+    ms(p50(w.ms)), mibCell(w.peakRssBytes), cpuCell(w.cpuSeconds),
+  ]);
+  return [
+    `## Benchmark of the server at ${r.url ?? '?'}`,
+    '',
+    ...r.setup.map((line) => `- ${line}`),
+    '',
+    'Skipped against a server given by --url: the floor (the same operations as raw Git requests against the git ' +
+      'server behind the API) and the round-trip counts, since this tool neither runs nor sees that server\'s ' +
+      'storage, which need not be Git; and the repository-size phase, which imports files into that storage.',
+    '',
+    '### Latency per operation (p50)',
+    '',
+    'Per repetition, in this order: POST a new file, GET it, PUT new bytes, DELETE it.',
+    '',
+    markdownTable(['size', 'op', 'reps', 'p50 ms'], latency),
+    '',
+    '### Concurrent writers',
+    '',
+    'Each writer POSTs 1 KiB bodies to distinct new paths, one request at a time, until the time is up.',
+    '',
+    markdownTable(['writers', 'seconds', 'writes', 'errors', 'writes/s', 'p50 ms', 'peak RSS MiB', 'server CPU s'], writers),
+    '',
+    '### Server peak RSS and CPU per phase',
+    '',
+    'VmHWM of the process given by --pid, reset at the start of each phase when /proc allows it, and its CPU time ' +
+      '(with finished children) during the phase; n/a without --pid.',
+    '',
+    markdownTable(PHASES_HEADER, phaseRows(r)),
+    '',
+    `Total run time: ${r.seconds.toFixed(1)} s.`,
+    '',
+  ].join('\n');
+}
+
 export function formatBenchReport(r: BenchResult): string {
+  if (r.url !== undefined) return formatUrlReport(r);
   const latency = r.sizes.flatMap((s) => METHODS.map((m): Cell[] => {
     const ours = p50(s.ours[m].ms);
     const floor = p50(s.floor[m].ms);
@@ -32,8 +91,8 @@ export function formatBenchReport(r: BenchResult): string {
       roundTripCell(s.floor[m].roundTrips), ms(floor), ratio(ours, floor)];
   }));
   const writers = r.writers.map((w): Cell[] => [
-    w.writers, Math.round(w.seconds * 10) / 10, w.ok, w.errors, Math.round((w.ok / w.seconds) * 10) / 10, w.pushes,
-    ratio(w.ok, w.pushes), ratio(w.roundTrips, w.ok), ms(p50(w.ms)), mibCell(w.peakRssBytes),
+    w.writers, Math.round(w.seconds * 10) / 10, w.ok, w.errors, Math.round((w.ok / w.seconds) * 10) / 10, w.pushes ?? 'n/a',
+    ratio(w.ok, w.pushes ?? NaN), ratio(w.roundTrips ?? NaN, w.ok), ms(p50(w.ms)), mibCell(w.peakRssBytes),
   ]);
   const small = r.repos.find((x) => x.label === 'small');
   const repos = r.repos.flatMap((x) => (['GET', 'PUT'] as const).map((op): Cell[] => {
@@ -43,11 +102,6 @@ export function formatBenchReport(r: BenchResult): string {
       base === undefined ? 'n/a' : ratio(p50(s.ms), p50(base.ms)), ms(p50(f.ms)),
       floorBase === undefined ? 'n/a' : ratio(p50(f.ms), p50(floorBase.ms)), ratio(p50(s.ms), p50(f.ms))];
   }));
-  const phases: Cell[][] = [
-    ...r.writers.map((w): Cell[] => [`writers: ${w.writers} concurrent, POST 1 KiB`, mibCell(w.peakRssBytes)]),
-    ...r.sizes.map((s): Cell[] => [`operations at ${sizeLabel(s.size)}`, mibCell(s.peakRssBytes)]),
-    ...r.repos.map((x): Cell[] => [`GET/PUT 1 KiB, ${x.files}-file repository`, mibCell(x.peakRssBytes)]),
-  ];
   return [
     '## gitrest benchmark',
     '',
@@ -88,14 +142,15 @@ export function formatBenchReport(r: BenchResult): string {
     markdownTable(['repository', 'op', 'reps', 'round trips', 'p50 ms', 'vs 10 files', 'floor p50 ms',
       'floor vs 10 files', 'ours/floor'], repos),
     '',
-    '### Server peak RSS per phase',
+    '### Server peak RSS and CPU per phase',
     '',
     'VmHWM of the process serving the API, from /proc/<pid>/status, reset (via /proc/<pid>/clear_refs) at the ' +
       'start of each phase, so each value is the highest RSS during that phase, starting from what the phase ' +
       'before left in the same process (the writers steps share one server, the operation sizes another, in the ' +
-      'order listed; each repository-size phase has its own).',
+      'order listed; each repository-size phase has its own); server CPU s = its CPU time during the phase ' +
+      '(with the API in the benchmark process, the benchmark\'s own).',
     '',
-    markdownTable(['phase', 'peak RSS MiB'], phases),
+    markdownTable(PHASES_HEADER, phaseRows(r)),
     '',
     `Total run time: ${r.seconds.toFixed(1)} s.`,
     '',

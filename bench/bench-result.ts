@@ -15,6 +15,8 @@ export interface SizeResult {
   ours: Record<Method, Samples>;
   floor: Record<Method, Samples>;
   peakRssBytes?: number;
+  /** CPU time of the server process (and its finished children) during the phase. */
+  cpuSeconds?: number;
 }
 
 export interface WritersResult {
@@ -22,11 +24,12 @@ export interface WritersResult {
   seconds: number;
   ok: number;
   errors: number;
-  /** receive-pack POSTs seen by the git server. */
-  pushes: number;
-  roundTrips: number;
+  /** receive-pack POSTs seen by the git server (absent against a server given by URL). */
+  pushes?: number;
+  roundTrips?: number;
   ms: number[];
   peakRssBytes?: number;
+  cpuSeconds?: number;
 }
 
 export interface RepoResult {
@@ -39,6 +42,7 @@ export interface RepoResult {
   floorGet: Samples;
   floorPut: Samples;
   peakRssBytes?: number;
+  cpuSeconds?: number;
 }
 
 export interface BenchResult {
@@ -47,6 +51,8 @@ export interface BenchResult {
   repos: RepoResult[];
   setup: string[];
   seconds: number;
+  /** Set when the server was given by URL: no floor, no round trips, no repository phase. */
+  url?: string;
 }
 
 export const emptySamples = (): Samples => ({ ms: [], roundTrips: [] });

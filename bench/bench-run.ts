@@ -24,6 +24,7 @@ import { FloorBranch, RawGit } from './floor.js';
 import { MiB } from './markdown.js';
 import { directories, disableAutoGc, importFiles, type RepoShape } from './repos.js';
 import { startApiInProcess, startApiProcess, type ApiProcess } from './server-process.js';
+import { runBenchAgainstUrl } from './bench-url.js';
 
 /** Files read and rewritten in the repository-size phase: as many as the small repository has. */
 const SMALL_REPO: RepoShape = { files: 10, perDir: 1 };
@@ -45,6 +46,10 @@ export interface BenchArgs {
   inProcess: boolean;
   /** What the bodies hold. */
   data: DataKind;
+  /** A running server with the same REST contract to measure instead of our own (see bench-url.ts). */
+  url?: string;
+  /** Its process, for peak RSS and CPU from /proc. */
+  pid?: number;
 }
 
 /** Repetitions for a body size: fewer for big bodies, so that every size costs about the same. */
@@ -60,7 +65,7 @@ export function toStderr(line: string): void {
   process.stderr.write(`bench: ${line}\n`);
 }
 
-async function gitVersion(): Promise<string> {
+export async function gitVersion(): Promise<string> {
   try {
     return (await promisify(execFile)('git', ['--version'])).stdout.trim();
   } catch {
@@ -69,6 +74,7 @@ async function gitVersion(): Promise<string> {
 }
 
 export async function runBench(args: BenchArgs, progress: (line: string) => void = toStderr): Promise<BenchResult> {
+  if (args.url !== undefined) return runBenchAgainstUrl(args, args.url, progress);
   const t0 = performance.now();
   const root = await mkdtemp(join(tmpdir(), 'gitrest-bench-'));
   const servers: ApiProcess[] = [];
@@ -107,7 +113,7 @@ export async function runBench(args: BenchArgs, progress: (line: string) => void
     const failed = started.find((s) => s.status === 'rejected');
     if (failed !== undefined) throw failed.reason;
     const [writersApi, ops, small, big] = servers as [ApiProcess, ApiProcess, ApiProcess, ApiProcess];
-    const ctx: Ctx = { data: args.data, root, agent, backend, progress };
+    const ctx: Ctx = { data: args.data, root, agent, backend, prefix: '', progress };
 
     // Warm-up, untimed: the first requests learn the remote's capabilities and create the branches.
     for (const api of [writersApi, ops]) {

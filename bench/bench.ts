@@ -6,12 +6,13 @@
 import { writeFile } from 'node:fs/promises';
 import { isEntryPoint } from '../src/process/entry-point.js';
 import {
-  ArgsError, choiceFlag, durationFlag, listFlag, nonEmptyFlag, parseFlags, wholeNumber, wholeNumberFlag,
+  ArgsError, choiceFlag, durationFlag, listFlag, nonEmptyFlag, parseFlags, urlAndPid, wholeNumber, wholeNumberFlag,
 } from './args.js';
 import { formatBenchReport } from './bench-report.js';
 import { runBench, toStderr, type BenchArgs } from './bench-run.js';
 import { DATA_KINDS } from './data.js';
 import { parseSize } from './markdown.js';
+import { readProcSample } from './proc.js';
 import { runTool } from './run-tool.js';
 
 export const USAGE = `Usage: npm run bench -- [flags]   (or node dist/bench/bench.js [flags])
@@ -31,6 +32,9 @@ writers, GET/PUT on a big repository against a small one, and the server's peak 
   --data KIND              bodies: mixed (default: half random, half text), random, or text
   --in-process             run the API inside the benchmark process instead of node dist/api/server.js
                            (for quick checks: the peak RSS is then the benchmark's own)
+  --url URL                measure an already running server with the same REST contract instead; the floor,
+                           round trips and the repository-size phase need our own git server and are skipped
+  --pid PID                with --url: the server's process, for peak RSS and CPU time from /proc/PID
   -h, --help               show this help
 `;
 
@@ -46,6 +50,8 @@ export function parseBenchArgs(argv: readonly string[]): BenchArgs {
     keep: { type: 'boolean' },
     'in-process': { type: 'boolean' },
     data: { type: 'string' },
+    url: { type: 'string' },
+    pid: { type: 'string' },
   });
   const str = (name: string) => values[name] as string | undefined;
   const quick = values.quick === true;
@@ -59,6 +65,12 @@ export function parseBenchArgs(argv: readonly string[]): BenchArgs {
     inProcess: values['in-process'] === true,
     data: choiceFlag('--data', str('data'), DATA_KINDS, 'mixed'),
   };
+  if (str('url') !== undefined) {
+    for (const flag of ['in-process', 'big-files', 'keep']) {
+      if (values[flag] !== undefined) throw new ArgsError(`--${flag} only applies to the servers the bench starts itself; drop it or drop --url`);
+    }
+  }
+  Object.assign(args, urlAndPid(str('url'), str('pid')));
   const reps = str('reps');
   if (reps !== undefined) args.reps = wholeNumberFlag('--reps', reps, 1, 1000);
   const out = nonEmptyFlag('--out', str('out'), 'a file name');
@@ -80,6 +92,14 @@ export async function main(argv: readonly string[],
   if (args.help) {
     write(USAGE);
     return 0;
+  }
+  if (args.pid !== undefined) {
+    try {
+      await readProcSample(args.pid);
+    } catch (err) {
+      process.stderr.write(`bench: --pid ${args.pid}: cannot read its /proc entry: ${(err as Error).message}\n`);
+      return 2;
+    }
   }
   const report = formatBenchReport(await runBench(args, progress));
   write(report);

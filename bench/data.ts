@@ -1,7 +1,7 @@
 // Benchmark payloads: "realistic" bytes, half incompressible and half compressible text, so that neither
 // zlib nor the network is flattered. Layout: alternating 512-byte blocks, first random bytes (crypto), then
 // a slice of JSON-like text lines (records made of a small vocabulary, from a seeded PRNG).
-import { randomFillSync } from 'node:crypto';
+import { randomBytes, randomFillSync } from 'node:crypto';
 
 export const HALF_BLOCK = 512;
 
@@ -85,6 +85,35 @@ export function benchData(kind: DataKind, size: number, seed = 1): Buffer {
     text.copy(out, at, from, from + Math.min(HALF_BLOCK, size - at));
   }
   return out;
+}
+
+/** What the soak's files hold: random bytes, or random letters and digits (text, compressible to about 6/8). */
+export type SoakContent = 'random' | 'alnum';
+export const SOAK_CONTENTS: readonly SoakContent[] = ['random', 'alnum'];
+
+const ALNUM = Buffer.from('ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789', 'latin1');
+/** The largest multiple of 62 that fits a byte: random bytes from it on are dropped, so no character is favoured. */
+const ALNUM_LIMIT = 256 - (256 % ALNUM.length);
+
+/** `size` random bytes from [A-Za-z0-9]. */
+export function alnumBytes(size: number): Buffer {
+  const out = Buffer.allocUnsafe(size);
+  let filled = 0;
+  // Each pass keeps about 97 % of its random bytes; the pass is sized to what is still missing, plus slack.
+  const maxPasses = Math.ceil(size / (32 * 1024)) + 100;
+  for (let pass = 0; filled < size && pass < maxPasses; pass++) {
+    const random = randomBytes(Math.min(64 * 1024, size - filled + 64));
+    for (let i = 0; i < random.length && filled < size; i++) {
+      const r = random[i] as number;
+      if (r < ALNUM_LIMIT) out[filled++] = ALNUM[r % ALNUM.length] as number;
+    }
+  }
+  if (filled < size) throw new Error('alnumBytes: the random source kept giving out-of-range bytes');
+  return out;
+}
+
+export function soakBody(content: SoakContent, size: number): Buffer {
+  return content === 'alnum' ? alnumBytes(size) : randomBytes(size);
 }
 
 /** How the zlib benchmarks feed a stream: 64 KiB at a time, as a request body arrives. */

@@ -38,8 +38,9 @@ export function chartSpec(r: SoakResult): ChartSpec {
     });
   }
   return {
-    title: `gitrest soak: ${p.repetitionsPerMinute} cycles/min for ${formatDuration(p.durationMs)}, ` +
-      `${p.fileSizeKiB} KiB files, concurrency ${p.concurrency}`,
+    title: `gitrest soak: ${p.cycles === undefined
+      ? `${p.repetitionsPerMinute} cycles/min for ${formatDuration(p.durationMs)}`
+      : `${p.cycles} cycles back to back`}, ${p.fileSizeKiB} KiB ${p.content} files, concurrency ${p.concurrency}`,
     subtitle: `${p.server ?? 'server'} at ${p.url}; started ${r.startedAt}; ${r.cycles.started} cycles, ` +
       `${r.summary.requests} requests, ${r.summary.errors} errors${r.stoppedEarly ? '; stopped early' : ''}`,
     xMax: r.elapsedMs / 1000,

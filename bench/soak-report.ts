@@ -16,6 +16,7 @@ export function formatReport(r: SoakResult): string {
     lines.push(row([m, String(s.requests), String(s.errors), fmt(s.p50), fmt(s.p95), fmt(s.p99), fmt(s.max)]));
   }
   const c = r.cycles;
+  if (r.params.warmupCycles > 0) lines.push(`warm-up: ${r.params.warmupCycles} cycles before these, not counted`);
   lines.push(`cycles: ${c.planned} planned, ${c.started} started, ${c.completed} completed, ${c.failed} failed, ` +
     `${c.skipped} skipped${r.stoppedEarly ? ' (stopped early)' : ''}`);
   lines.push(`requests: ${r.summary.requests}, errors: ${r.summary.errors}`);
@@ -28,7 +29,12 @@ export function formatReport(r: SoakResult): string {
     const growth = sv.rssGrowthAfterFirstMinutePct;
     lines.push(`server RSS: start ${mib(sv.rssStartBytes)}, peak ${mib(sv.rssPeakBytes)}, end ${mib(sv.rssEndBytes)}, ` +
       `growth after the first minute ${growth === null ? 'n/a (run under a minute)' : `${growth >= 0 ? '+' : ''}${growth.toFixed(1)}%`}`);
-    lines.push(`server CPU: ${sv.cpuSeconds.toFixed(2)} s (+ ${sv.childCpuSeconds.toFixed(2)} s in finished subprocesses)`);
+    lines.push(`server CPU: ${sv.cpuSeconds.toFixed(2)} s (+ ${sv.childCpuSeconds.toFixed(2)} s in finished subprocesses)` +
+      (sv.cpuSecondsPerCycle === null ? '' : `, ${sv.cpuSecondsPerCycle.toFixed(3)} s per completed cycle`));
+    if (sv.rssHighWaterBytes !== undefined) {
+      lines.push(`server peak RSS (VmHWM since ${sv.rssHighWaterSince === 'first sample' ? 'the first sample' : 'the process started'}): ` +
+        mib(sv.rssHighWaterBytes));
+    }
   }
   if (r.samplingError !== undefined) lines.push(r.samplingError);
   return lines.join('\n');

@@ -8,6 +8,11 @@ export const METHODS: readonly Method[] = ['POST', 'GET', 'PUT', 'DELETE'];
 /** Requests of each method in one complete cycle (the PUT is read back, hence three GETs). */
 export const REQUESTS_PER_CYCLE: Readonly<Record<Method, number>> = { POST: 2, GET: 3, PUT: 1, DELETE: 1 };
 
+/** Requests of each method in one complete cycle, with or without the GET after the PUT. */
+export function requestsPerCycle(putReadback: boolean): Record<Method, number> {
+  return { ...REQUESTS_PER_CYCLE, GET: putReadback ? 3 : 2 };
+}
+
 export interface Progress {
   /** "cycle" after each cycle ends; "tick" on every sampling period. */
   event: 'cycle' | 'tick';
@@ -58,6 +63,14 @@ export interface ServerSummary {
   cpuSeconds: number;
   /** CPU time of its subprocesses that ended during the run (e.g. `git http-backend`). */
   childCpuSeconds: number;
+  /** (cpuSeconds + childCpuSeconds) / completed cycles; null when no cycle completed. */
+  cpuSecondsPerCycle: number | null;
+  /**
+   * VmHWM at the end: the highest RSS however briefly it lasted, since the first sample when it could be reset
+   * there (/proc/<pid>/clear_refs), else since the process started. Absent when it could not be read.
+   */
+  rssHighWaterBytes?: number;
+  rssHighWaterSince?: 'first sample' | 'process start';
 }
 
 export interface SoakResult {
@@ -66,6 +79,14 @@ export interface SoakResult {
     repetitionsPerMinute: number;
     durationMs: number;
     fileSizeKiB: number;
+    content: 'random' | 'alnum';
+    /** The PUT is read back by a GET. */
+    putReadback: boolean;
+    requestsPerCycle: Record<Method, number>;
+    /** Untimed cycles before the measured ones. */
+    warmupCycles: number;
+    /** Set when a fixed number of cycles ran back to back instead of the schedule. */
+    cycles?: number;
     concurrency: number;
     requestTimeoutMs: number;
     server?: string;
@@ -97,13 +118,15 @@ export interface SoakResult {
   serverSamples: ServerSample[];
 }
 
-export function summarizeServer(samples: readonly ServerSample[]): ServerSummary | undefined {
+export function summarizeServer(samples: readonly ServerSample[], completedCycles = 0): ServerSummary | undefined {
   const first = samples[0];
   const end = samples[samples.length - 1];
   if (first === undefined || end === undefined) return undefined;
   let peak = 0;
   for (const s of samples) peak = Math.max(peak, s.rssBytes);
   const afterMinute = samples.find((s) => s.t >= 60_000);
+  const cpuSeconds = end.cpuSeconds - first.cpuSeconds;
+  const childCpuSeconds = end.childCpuSeconds - first.childCpuSeconds;
   return {
     samples: samples.length,
     rssStartBytes: first.rssBytes,
@@ -111,7 +134,8 @@ export function summarizeServer(samples: readonly ServerSample[]): ServerSummary
     rssEndBytes: end.rssBytes,
     rssAfterFirstMinuteBytes: afterMinute?.rssBytes ?? null,
     rssGrowthAfterFirstMinutePct: afterMinute === undefined ? null : growthPercent(afterMinute.rssBytes, end.rssBytes),
-    cpuSeconds: end.cpuSeconds - first.cpuSeconds,
-    childCpuSeconds: end.childCpuSeconds - first.childCpuSeconds,
+    cpuSeconds,
+    childCpuSeconds,
+    cpuSecondsPerCycle: completedCycles > 0 ? (cpuSeconds + childCpuSeconds) / completedCycles : null,
   };
 }

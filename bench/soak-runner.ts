@@ -1,5 +1,6 @@
-// The soak run: cycles of POST, GET, PUT, DELETE with random files, started on a fixed schedule, against a
-// server at a URL; latencies and (for a local process) its memory and CPU are recorded. The CLI is soak.ts.
+// The soak run: cycles of POST, GET, PUT, DELETE with random files, started on a fixed schedule (or a fixed
+// number of them back to back, after untimed warm-up cycles), against a server at a URL; latencies and (for a
+// local process) its memory and CPU are recorded. The CLI is soak.ts.
 
 import { randomBytes } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -7,11 +8,12 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Agent, request } from 'undici';
 import { formatDuration } from './args.js';
-import { readProcSample } from './proc.js';
+import { soakBody, type SoakContent } from './data.js';
+import { peakRss, readProcSample, resetPeakRss } from './proc.js';
 import { chartSpec } from './soak-chart.js';
 import {
   METHODS, type Method, type MethodSummary, type Progress, type RequestSample, type ServerSample, type SoakResult,
-  summarizeServer,
+  summarizeServer, requestsPerCycle,
 } from './soak-result.js';
 import { summarize } from './stats.js';
 import { renderChart } from './svg-chart.js';
@@ -26,6 +28,14 @@ export interface SoakOptions {
   repetitions: number;
   durationMs: number;
   fileSizeKiB: number;
+  /** What the files hold. Default random bytes. */
+  content?: SoakContent;
+  /** GET the file back after its PUT (then a cycle is 7 requests, else 6). Default true. */
+  putReadback?: boolean;
+  /** Run exactly this many cycles one after another instead of the schedule (repetitions, duration unused). */
+  cycles?: number;
+  /** Cycles run one after another before the measured ones, recorded nowhere; one that fails ends the run. */
+  warmupCycles?: number;
   /** Cycles allowed in flight; a cycle due while this many run is skipped (and counted). Default 1. */
   concurrency?: number;
   /** Bound on each request. Default 60 s. */
@@ -48,11 +58,16 @@ export interface SoakOptions {
 }
 
 export async function runSoak(opts: SoakOptions): Promise<SoakResult> {
+  const extension = opts.content === 'alnum' ? '.txt' : '.bin';
+  const contentType = opts.content === 'alnum' ? 'text/plain' : 'application/octet-stream';
   const concurrency = opts.concurrency ?? 1;
   const requestTimeoutMs = opts.requestTimeoutMs ?? 60_000;
   const drainTimeoutMs = opts.drainTimeoutMs ?? 60_000;
   const intervalMs = 60_000 / opts.repetitions;
-  const planned = Math.max(1, Math.ceil(opts.durationMs / intervalMs - 1e-9));
+  const planned = opts.cycles ?? Math.max(1, Math.ceil(opts.durationMs / intervalMs - 1e-9));
+  const content = opts.content ?? 'random';
+  const putReadback = opts.putReadback ?? true;
+  const warmupCycles = opts.warmupCycles ?? 0;
   const baseUrl = opts.url.replace(/\/+$/, '');
 
   const startedAt = new Date();
@@ -65,6 +80,8 @@ export async function runSoak(opts: SoakOptions): Promise<SoakResult> {
   const agent = new Agent();
 
   const requests: RequestSample[] = [];
+  /** The warm-up's requests: kept apart so that no statistic counts them. */
+  const warmup: RequestSample[] = [];
   const serverSamples: ServerSample[] = [];
   const last: Partial<Record<Method, number>> = {};
   let errors = 0;
@@ -96,7 +113,10 @@ export async function runSoak(opts: SoakOptions): Promise<SoakResult> {
     }
   };
 
-  /** One request; true when it got the expected status (and, for a GET, exactly the expected bytes). */
+  /**
+   * One request; true when it got the expected status (and, for a GET, exactly the expected bytes). A cycle
+   * number of 0 or below is a warm-up cycle's.
+   */
   const call = async (cycle: number, method: Method, path: string, body?: Buffer, expect?: Buffer): Promise<boolean> => {
     const t = elapsed();
     const rec: RequestSample = { cycle, method, path, t: micro(t), ms: 0, status: null, ok: false };
@@ -104,7 +124,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakResult> {
       const res = await request(baseUrl + path, {
         method, dispatcher: agent,
         signal: AbortSignal.any([cancel.signal, AbortSignal.timeout(requestTimeoutMs)]),
-        ...(body === undefined ? {} : { body, headers: { 'content-type': 'application/octet-stream' } }),
+        ...(body === undefined ? {} : { body, headers: { 'content-type': contentType } }),
       });
       const data = Buffer.from(await res.body.arrayBuffer());
       rec.status = res.statusCode;
@@ -121,33 +141,61 @@ export async function runSoak(opts: SoakOptions): Promise<SoakResult> {
       rec.error = `${method} ${path}: ${failureText(err, cancel.signal, requestTimeoutMs)}`;
     }
     rec.ms = micro(elapsed() - t);
+    if (cycle <= 0) {
+      warmup.push(rec);
+      return rec.ok;
+    }
     requests.push(rec);
     last[method] = rec.ms;
     if (!rec.ok) errors++;
     return rec.ok;
   };
 
-  /** POST a and b, GET both, PUT new bytes into a and GET it back, DELETE b. Stops at the first failure. */
-  const cycle = async (n: number): Promise<void> => {
+  /**
+   * POST a and b, GET both, PUT new bytes into a (and GET it back, unless putReadback is off), DELETE b. Stops
+   * at the first failure. Each body is made just before it is sent, and dropped once it has been compared.
+   */
+  const cycle = async (n: number): Promise<boolean> => {
     const size = opts.fileSizeKiB * 1024;
-    const a = `/soak/${randomBytes(8).toString('hex')}.bin`;
-    const b = `/soak/${randomBytes(8).toString('hex')}.bin`;
-    const bodyA = randomBytes(size);
-    const bodyB = randomBytes(size);
-    const newA = randomBytes(size);
-    const ok =
-      (await call(n, 'POST', a, bodyA)) &&
-      (await call(n, 'POST', b, bodyB)) &&
-      (await call(n, 'GET', a, undefined, bodyA)) &&
-      (await call(n, 'GET', b, undefined, bodyB)) &&
-      (await call(n, 'PUT', a, newA)) &&
-      (await call(n, 'GET', a, undefined, newA)) &&
-      (await call(n, 'DELETE', b));
-    if (ok) completed++;
-    else failed++;
-    progress('cycle');
+    const a = `/soak/${randomBytes(8).toString('hex')}${extension}`;
+    const b = `/soak/${randomBytes(8).toString('hex')}${extension}`;
+    let body: Buffer | undefined = soakBody(content, size);
+    const ok = await (async () => {
+      if (!(await call(n, 'POST', a, body))) return false;
+      const bodyA = body;
+      body = soakBody(content, size);
+      if (!(await call(n, 'POST', b, body))) return false;
+      const bodyB = body;
+      if (!(await call(n, 'GET', a, undefined, bodyA))) return false;
+      body = undefined;
+      if (!(await call(n, 'GET', b, undefined, bodyB))) return false;
+      body = soakBody(content, size);
+      if (!(await call(n, 'PUT', a, body))) return false;
+      if (putReadback && !(await call(n, 'GET', a, undefined, body))) return false;
+      body = undefined;
+      return call(n, 'DELETE', b);
+    })();
+    if (n > 0) {
+      if (ok) completed++;
+      else failed++;
+      progress('cycle');
+    }
+    return ok;
   };
 
+  // The warm-up, before the first sample, so that neither the process figures nor the latencies include it.
+  for (let k = 0; k < warmupCycles; k++) {
+    if (opts.stopSignal?.aborted) break;
+    if (!(await cycle(-k))) {
+      opts.cancelSignal?.removeEventListener('abort', onCancel);
+      cancel.abort();
+      await agent.close();
+      const why = warmup.find((q) => !q.ok)?.error ?? 'a request failed';
+      throw new Error(`warm-up cycle ${k + 1} of ${warmupCycles} failed: ${why}`);
+    }
+  }
+  // The highest RSS from here on, however briefly it lasted between two samples (when /proc allows the reset).
+  const highWaterReset = opts.serverPid !== undefined && await resetPeakRss(opts.serverPid);
   await sample();
   let sampling = false;
   const ticker = setInterval(() => {
@@ -159,10 +207,19 @@ export async function runSoak(opts: SoakOptions): Promise<SoakResult> {
     });
   }, opts.sampleIntervalMs ?? 1000);
 
-  const running = new Set<Promise<void>>();
+  const running = new Set<Promise<boolean>>();
+  let highWater: number | undefined;
   let stoppedEarly = false;
   try {
-    for (let k = 0; k < planned; k++) {
+    for (let k = 0; opts.cycles !== undefined && k < planned; k++) {
+      if (opts.stopSignal?.aborted) {
+        stoppedEarly = true;
+        break;
+      }
+      started++;
+      await cycle(started); // a cancel ends its requests
+    }
+    for (let k = 0; opts.cycles === undefined && k < planned; k++) {
       if (!(await sleep(k * intervalMs - elapsed(), opts.stopSignal))) {
         stoppedEarly = true;
         break;
@@ -176,13 +233,16 @@ export async function runSoak(opts: SoakOptions): Promise<SoakResult> {
       running.add(p);
     }
     // The run lasts the whole duration even when the last cycle ended early, so the samples cover it.
-    if (!stoppedEarly && !(await sleep(opts.durationMs - elapsed(), opts.stopSignal))) stoppedEarly = true;
+    if (opts.cycles === undefined && !stoppedEarly && !(await sleep(opts.durationMs - elapsed(), opts.stopSignal))) {
+      stoppedEarly = true;
+    }
     const drained = Promise.all(running);
     if (!(await within(drained, drainTimeoutMs, cancel.signal))) {
       cancel.abort();
       await drained;
     }
     await sample();
+    if (opts.serverPid !== undefined) highWater = await peakRss(opts.serverPid);
   } finally {
     finished = true;
     clearInterval(ticker);
@@ -206,6 +266,11 @@ export async function runSoak(opts: SoakOptions): Promise<SoakResult> {
       repetitionsPerMinute: opts.repetitions,
       durationMs: opts.durationMs,
       fileSizeKiB: opts.fileSizeKiB,
+      content,
+      putReadback,
+      requestsPerCycle: requestsPerCycle(putReadback),
+      warmupCycles,
+      ...(opts.cycles === undefined ? {} : { cycles: opts.cycles }),
       concurrency,
       requestTimeoutMs,
       ...(opts.serverLabel === undefined ? {} : { server: opts.serverLabel }),
@@ -219,8 +284,14 @@ export async function runSoak(opts: SoakOptions): Promise<SoakResult> {
     requests,
     serverSamples,
   };
-  const server = summarizeServer(serverSamples);
-  if (server !== undefined) result.summary.server = server;
+  const server = summarizeServer(serverSamples, completed);
+  if (server !== undefined) {
+    if (highWater !== undefined) {
+      server.rssHighWaterBytes = highWater;
+      server.rssHighWaterSince = highWaterReset ? 'first sample' : 'process start';
+    }
+    result.summary.server = server;
+  }
   if (samplingError !== undefined) result.samplingError = samplingError;
 
   if (opts.outDir !== undefined) {

@@ -8,8 +8,11 @@ import { join } from 'node:path';
 import { isEntryPoint } from '../src/process/entry-point.js';
 import { startCommand } from '../src/process/launch.js';
 import {
-  ArgsError, durationFlag, formatDuration, httpUrlFlag, nonEmptyFlag, parseFlags, positiveInteger, positiveNumber,
+  ArgsError, choiceFlag, durationFlag, formatDuration, nonEmptyFlag, parseFlags, positiveInteger, positiveNumber,
+  urlAndPid, wholeNumberFlag,
 } from './args.js';
+import { SOAK_CONTENTS, type SoakContent } from './data.js';
+import { readProcSample } from './proc.js';
 import { runTool } from './run-tool.js';
 import { startOwnServer, type OwnServer } from './server-process.js';
 import { formatProgress, formatReport } from './soak-report.js';
@@ -24,9 +27,17 @@ export interface SoakArgs {
   repetitions: number;
   durationMs: number;
   fileSizeKiB: number;
+  content: SoakContent;
+  /** GET the file back after its PUT. */
+  putReadback: boolean;
+  /** A fixed number of cycles back to back instead of the schedule; undefined = the schedule. */
+  cycles?: number;
+  warmupCycles: number;
   concurrency: number;
   /** An already running server; undefined = the tool starts its own. */
   url?: string;
+  /** The process behind --url, sampled from /proc. */
+  pid?: number;
   /** Backend of the server the tool starts itself. */
   backend: BackendChoice;
   /** undefined = ./soak-results/<timestamp>, chosen by the caller. */
@@ -40,8 +51,13 @@ Each cycle POSTs two random files, GETs both, PUTs new bytes into the first (and
 
   --repetitions N        cycles started per minute (default 4)
   --duration D           how long to start cycles, e.g. 30s, 10m, 1h, 1h30m (default 10m)
+  --cycles N             instead of the schedule: run N cycles one after another, then stop
+  --warmup N             untimed cycles first, one after another, counted nowhere (default 0)
   --filesize KiB         size of each file in KiB (default 1024)
-  --url URL              test an already running server instead of starting one
+  --content KIND         what the files hold: random (bytes, default) or alnum (random [A-Za-z0-9] text)
+  --put-readback on|off  GET the file back after its PUT (default on); off: POST POST GET GET PUT DELETE
+  --url URL              test an already running server (any with the same REST contract) instead of starting one
+  --pid PID              with --url: the server's process, whose RSS and CPU time are read from /proc/PID
   --backend git|memory   backend of the server the tool starts (default git; not with --url)
   --concurrency N        cycles allowed in flight at once; a cycle due while N run is skipped (default 1)
   --request-timeout D    give up on a single request after D (default 60s)
@@ -54,7 +70,12 @@ export function parseSoakArgs(argv: readonly string[]): SoakArgs {
     repetitions: { type: 'string' },
     duration: { type: 'string' },
     filesize: { type: 'string' },
+    cycles: { type: 'string' },
+    warmup: { type: 'string' },
+    content: { type: 'string' },
+    'put-readback': { type: 'string' },
     url: { type: 'string' },
+    pid: { type: 'string' },
     backend: { type: 'string' },
     concurrency: { type: 'string' },
     'request-timeout': { type: 'string' },
@@ -67,17 +88,25 @@ export function parseSoakArgs(argv: readonly string[]): SoakArgs {
     repetitions: positiveNumber('--repetitions', str('repetitions'), 4),
     durationMs: durationFlag('--duration', str('duration') ?? '10m'),
     fileSizeKiB: positiveInteger('--filesize', str('filesize'), 1024),
+    content: choiceFlag('--content', str('content'), SOAK_CONTENTS, 'random'),
+    putReadback: choiceFlag('--put-readback', str('put-readback'), ['on', 'off'], 'on') === 'on',
+    warmupCycles: str('warmup') === undefined ? 0 : wholeNumberFlag('--warmup', str('warmup') as string, 0, 10_000),
     concurrency: positiveInteger('--concurrency', str('concurrency'), 1),
     backend: backend(str('backend')),
     requestTimeoutMs: durationFlag('--request-timeout', str('request-timeout') ?? '60s'),
   };
-  const url = str('url');
-  if (url !== undefined) {
-    if (str('backend') !== undefined) {
-      throw new ArgsError('--backend only applies to the server the tool starts itself; drop it or drop --url');
+  const cycles = str('cycles');
+  if (cycles !== undefined) {
+    for (const clash of ['repetitions', 'duration', 'concurrency']) {
+      if (str(clash) !== undefined) throw new ArgsError(`--cycles runs cycles back to back; drop --${clash} or drop --cycles`);
     }
-    args.url = httpUrlFlag('--url', url);
+    args.cycles = wholeNumberFlag('--cycles', cycles, 1, 100_000);
   }
+  const url = str('url');
+  if (url !== undefined && str('backend') !== undefined) {
+    throw new ArgsError('--backend only applies to the server the tool starts itself; drop it or drop --url');
+  }
+  Object.assign(args, urlAndPid(url, str('pid')));
   const out = nonEmptyFlag('--out', str('out'), 'a directory name');
   if (out !== undefined) args.outDir = out;
   return args;
@@ -101,6 +130,14 @@ export async function main(argv: readonly string[]): Promise<number> {
   if (args.help) {
     process.stdout.write(USAGE);
     return 0;
+  }
+  if (args.pid !== undefined) {
+    try {
+      await readProcSample(args.pid);
+    } catch (err) {
+      process.stderr.write(`soak: --pid ${args.pid}: cannot read its /proc entry: ${(err as Error).message}\n`);
+      return 2;
+    }
   }
   const outDir = args.outDir ?? join('soak-results', new Date().toISOString().replace(/[:.]/g, '-'));
   await mkdir(outDir, { recursive: true });
@@ -146,19 +183,27 @@ export async function main(argv: readonly string[]): Promise<number> {
       });
     }
     const url = args.url ?? (server as OwnServer).url;
-    process.stdout.write(`soak: ${args.repetitions} cycles/min for ${formatDuration(args.durationMs)}, ` +
-      `${args.fileSizeKiB} KiB files, concurrency ${args.concurrency}, against ${url}\n`);
+    const schedule = args.cycles === undefined
+      ? `${args.repetitions} cycles/min for ${formatDuration(args.durationMs)}`
+      : `${args.cycles} cycles back to back`;
+    process.stdout.write(`soak: ${schedule}${args.warmupCycles > 0 ? ` after ${args.warmupCycles} warm-up cycles` : ''}, ` +
+      `${args.fileSizeKiB} KiB ${args.content} files, PUT read back ${args.putReadback ? 'on' : 'off'}, ` +
+      `concurrency ${args.concurrency}, against ${url}${args.pid === undefined ? '' : ` (process ${args.pid})`}\n`);
     const opts: SoakOptions = {
       url,
       repetitions: args.repetitions,
       durationMs: args.durationMs,
       fileSizeKiB: args.fileSizeKiB,
+      content: args.content,
+      putReadback: args.putReadback,
+      warmupCycles: args.warmupCycles,
       concurrency: args.concurrency,
       requestTimeoutMs: args.requestTimeoutMs,
       outDir,
       stopSignal: stop.signal,
       cancelSignal: cancel.signal,
-      serverLabel: server === undefined ? 'external server' : `own server, backend ${args.backend}`,
+      serverLabel: server === undefined ? `external server${args.pid === undefined ? '' : `, process ${args.pid}`}`
+        : `own server, backend ${args.backend}`,
       onProgress: (p) => {
         if (tty) {
           process.stdout.write(`\r${formatProgress(p)}\x1b[K`);
@@ -168,7 +213,9 @@ export async function main(argv: readonly string[]): Promise<number> {
         }
       },
     };
-    if (server !== undefined) opts.serverPid = server.pid;
+    if (args.cycles !== undefined) opts.cycles = args.cycles;
+    const pid = server?.pid ?? args.pid;
+    if (pid !== undefined) opts.serverPid = pid;
     result = await runSoak(opts);
   } finally {
     if (lineOpen) process.stdout.write('\n');

@@ -11,7 +11,8 @@ import { startServer } from '../src/api/server.js';
 import { MemoryStore } from '../src/store/memory-store.js';
 import { main } from '../bench/soak.js';
 import { formatProgress, formatReport } from '../bench/soak-report.js';
-import { METHODS, REQUESTS_PER_CYCLE, type Progress, type SoakResult } from '../bench/soak-result.js';
+import { alnumBytes, soakBody } from '../bench/data.js';
+import { METHODS, REQUESTS_PER_CYCLE, requestsPerCycle, type Progress, type SoakResult } from '../bench/soak-result.js';
 import { runSoak } from '../bench/soak-runner.js';
 
 t.test('3 s at 120 cycles/min against the API with the memory backend', async (t) => {
@@ -74,12 +75,65 @@ t.test('3 s at 120 cycles/min against the API with the memory backend', async (t
   t.ok(svg.trimEnd().endsWith('</svg>'));
   for (const m of METHODS) t.ok(svg.includes(`>${m} (${REQUESTS_PER_CYCLE[m] * n})</text>`), `legend for ${m}`);
   t.ok(svg.includes('Server resident memory'));
-  t.ok(svg.includes('120 cycles/min for 3s, 4 KiB files, concurrency 1'));
+  t.ok(svg.includes('120 cycles/min for 3s, 4 KiB random files, concurrency 1'));
 
   const report = formatReport(r);
   t.match(report, new RegExp(`^POST\\s+${2 * n}\\s+0\\s`, 'm'));
   t.match(report, new RegExp(`^GET\\s+${3 * n}\\s+0\\s`, 'm'));
   t.match(report, /server RSS: start [\d.]+ MiB, peak [\d.]+ MiB, end [\d.]+ MiB, growth after the first minute n\/a/);
+});
+
+t.test('alnum content is random letters and digits; random content is any bytes', async (t) => {
+  for (const size of [0, 1, 61, 4096, 1024 * 1024 + 3]) {
+    const b = alnumBytes(size);
+    t.equal(b.length, size, `${size} bytes`);
+    t.ok(/^[A-Za-z0-9]*$/.test(b.toString('latin1')), `${size} bytes, all alnum`);
+  }
+  const big = alnumBytes(256 * 1024).toString('latin1');
+  t.equal(new Set(big).size, 62, 'every one of the 62 characters occurs');
+  t.not(alnumBytes(64).toString(), alnumBytes(64).toString(), 'new bytes each time');
+  t.ok(/^[A-Za-z0-9]+$/.test(soakBody('alnum', 1000).toString('latin1')));
+  const random = soakBody('random', 64 * 1024);
+  t.equal(random.length, 64 * 1024);
+  t.ok(new Set(random).size > 62, 'random content is not limited to alnum');
+});
+
+t.test('--cycles after --warmup with the PUT not read back: exactly POST POST GET GET PUT DELETE', async (t) => {
+  const store = new MemoryStore();
+  const api = await startServer(loadConfig({ BACKEND_TYPE: 'memory', LOG_LEVEL: 'silent' }),
+    { store, host: '127.0.0.1', port: 0 });
+  t.teardown(() => api.close());
+  const r = await runSoak({
+    url: api.url, repetitions: 1, durationMs: 3_600_000, fileSizeKiB: 2, content: 'alnum', putReadback: false,
+    cycles: 3, warmupCycles: 2, serverPid: process.pid,
+  });
+  t.same(r.cycles, { planned: 3, started: 3, completed: 3, failed: 0, skipped: 0 });
+  t.equal(r.stoppedEarly, false, 'the hour-long schedule is not waited for');
+  t.same(r.params.requestsPerCycle, { POST: 2, GET: 2, PUT: 1, DELETE: 1 });
+  t.same(requestsPerCycle(true), REQUESTS_PER_CYCLE);
+  t.match(r.params, { content: 'alnum', putReadback: false, warmupCycles: 2, cycles: 3 });
+  for (const m of METHODS) t.equal(r.summary.methods[m].requests, r.params.requestsPerCycle[m] * 3, `${m} per cycle`);
+  t.equal(r.requests.length, 18, 'the warm-up is not among the requests');
+  t.same(r.requests.slice(0, 6).map((q) => q.method), ['POST', 'POST', 'GET', 'GET', 'PUT', 'DELETE']);
+  t.ok(r.requests.every((q) => q.cycle >= 1 && q.cycle <= 3 && q.path.endsWith('.txt')));
+  t.equal(store.commitCount, 4 * (3 + 2), 'the warm-up cycles did write');
+
+  // The files that stay (the PUT one of each cycle, warm-up included) hold 2 KiB of letters and digits.
+  t.equal(store.paths().length, 5);
+  for (const p of store.paths()) {
+    const text = await (await fetch(`${api.url}/${p}`)).text();
+    t.equal(text.length, 2048);
+    t.ok(/^[A-Za-z0-9]+$/.test(text), `${p} is alnum`);
+  }
+
+  const sv = r.summary.server;
+  t.ok(sv !== undefined && sv.rssHighWaterBytes !== undefined && sv.rssHighWaterBytes >= sv.rssPeakBytes,
+    'VmHWM is at least the sampled peak');
+  t.ok(sv?.cpuSecondsPerCycle !== null && sv?.cpuSecondsPerCycle !== undefined && sv.cpuSecondsPerCycle >= 0);
+  const report = formatReport(r);
+  t.match(report, /^warm-up: 2 cycles before these, not counted$/m);
+  t.match(report, /s per completed cycle/);
+  t.match(report, /^server peak RSS \(VmHWM since /m);
 });
 
 /** A stand-in API that stores POSTs but answers GETs wrongly: with one byte flipped, or never. */
@@ -141,6 +195,13 @@ t.test('a GET with different bytes is an error; Ctrl-C (stopSignal) ends the run
     t.match(f.error, /^GET \/soak\/[0-9a-f]{16}\.bin: body differs from what was written \(got 1024 bytes, expected 1024\)$/);
   }
   t.match(formatReport(r), /error at 0:0\d \(cycle 1\): GET .* body differs/);
+});
+
+t.test('a warm-up cycle that fails ends the run before any measurement', async (t) => {
+  const { url, server } = await standIn('corrupt');
+  t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  await t.rejects(runSoak({ url, repetitions: 1, durationMs: 60_000, fileSizeKiB: 1, cycles: 8, warmupCycles: 2 }),
+    /^warm-up cycle 1 of 2 failed: GET \/soak\/[0-9a-f]{16}\.bin: body differs/);
 });
 
 t.test('a request that never gets an answer times out; a cycle still running at the end is cancelled', async (t) => {

@@ -16,6 +16,8 @@ import { startApiProcess } from '../bench/server-process.js';
 import { startFixtureServer } from '../fixtures/git-server.js';
 import { git } from '../fixtures/repo.js';
 import { main as zlibMain } from '../bench/zlib-bench.js';
+import { loadConfig } from '../src/api/config.js';
+import { startServer } from '../src/api/server.js';
 
 interface Table {
   header: string[];
@@ -199,4 +201,39 @@ t.test('--data picks what the bodies hold', async (t) => {
   t.equal(random.length, 64 * 1024);
   t.ok(deflateSync(random).length > random.length * 0.99, 'random bodies do not compress');
   t.ok(deflateSync(text).length < text.length * 0.5, 'text bodies do');
+});
+
+t.test('bench --url --pid: the operations and writers of a server it did not start, without the floor', async (t) => {
+  const api = await startServer(loadConfig({ BACKEND_TYPE: 'memory', LOG_LEVEL: 'silent' }), { host: '127.0.0.1', port: 0 });
+  t.teardown(() => api.close());
+  let md = '';
+  const code = await benchMain(['--url', api.url, '--pid', String(process.pid), '--sizes', '1k,4k', '--reps', '2',
+    '--writers', '1,2', '--writers-duration', '200ms'], (s) => (md += s), () => {});
+  t.equal(code, 0);
+  t.match(md, `## Benchmark of the server at ${api.url}`);
+  t.match(md, /Skipped against a server given by --url: the floor .* and the repository-size phase/);
+  t.notMatch(md, /NaN|Infinity/);
+  t.notOk(tables(md).some((x) => x.header.some((h) => h.includes('floor') || h === 'round trips')),
+    'no floor or round-trip columns');
+  t.notOk(tables(md).some((x) => x.header.includes('vs 10 files')), 'no repository-size table');
+
+  const latency = tableWith(t, md, 'p50 ms');
+  t.same(latency.header, ['size', 'op', 'reps', 'p50 ms']);
+  t.equal(latency.rows.length, 8, '2 sizes x 4 operations');
+  for (const row of latency.rows) t.ok(isPositiveNumber(col(latency, row, 'p50 ms')), `${row[0]} ${row[1]}`);
+
+  const writers = tableWith(t, md, 'writes/s');
+  t.same(writers.rows.map((r) => col(writers, r, 'writers')), ['1', '2']);
+  for (const row of writers.rows) {
+    t.equal(col(writers, row, 'errors'), '0');
+    t.ok(isPositiveNumber(col(writers, row, 'peak RSS MiB')), 'peak RSS of the --pid process');
+  }
+  const phases = tables(md).find((x) => x.header[0] === 'phase');
+  t.same(phases?.header, ['phase', 'peak RSS MiB', 'server CPU s']);
+  t.equal(phases?.rows.length, 4, '2 writer steps, 2 sizes');
+  for (const row of phases?.rows ?? []) t.match(row[2], /^\d+(\.\d+)?$/, `${row[0]}: CPU ${row[2]}`);
+
+  // A second run against the same server writes under its own directory: no 409 on the same paths.
+  t.equal(await benchMain(['--url', api.url, '--sizes', '1k', '--reps', '1', '--writers', '1', '--writers-duration',
+    '100ms'], () => {}, () => {}), 0);
 });
