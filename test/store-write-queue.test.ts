@@ -9,7 +9,8 @@ import { HttpStatusError, ProtocolError, TransportError } from '../src/protocol/
 import { PackError } from '../src/pack/errors.js';
 import { isTransient, pushMayHaveLanded, retryDelayMs, RetryBudget } from '../src/store/retry.js';
 import { lookupPath } from '../src/store/tree-edit.js';
-import { WriteQueue, type PushInDoubt, type PushObject, type Snapshot, type WriteOp } from '../src/store/write-queue.js';
+import { WriteQueue, type PushInDoubt } from '../src/store/write-queue.js';
+import type { PathEdit, PushObject, Snapshot, WriteOp } from '../src/store/write-plan.js';
 
 /**
  * What goes wrong with one push: 'lose-answer' applies it and then fails like a lost answer; 'fail' throws
@@ -131,7 +132,7 @@ function makeQueue(remote: FakeRemote, opts: { maxAttempts?: number; maxBatch?: 
     loadTree: async (oid) => remote.objects.get(oid)!,
     makeCommit(tree, parent, op) {
       const who = { name: 't', email: 't@example.com', timestamp: 1700000000, timezone: '+0000' };
-      const data = encodeCommit({ tree, parents: parent === null ? [] : [parent], author: who, committer: who, message: `${op.method} ${op.path}\n` });
+      const data = encodeCommit({ tree, parents: parent === null ? [] : [parent], author: who, committer: who, message: `${op.message}\n` });
       return { oid: hashObject('commit', data), data };
     },
     async push(from, to, objects) {
@@ -153,11 +154,9 @@ function makeQueue(remote: FakeRemote, opts: { maxAttempts?: number; maxBatch?: 
   return { queue, snapshots };
 }
 
-const op = (method: WriteOp['method'], path: string, body?: string): WriteOp => ({
-  method,
-  path,
-  segments: path.split('/'),
-  ...(body === undefined ? {} : { blob: stagedFromBuffer(Buffer.from(body)) }),
+const op = (method: PathEdit['method'], path: string, body?: string): WriteOp => ({
+  edits: [{ method, path, segments: path.split('/'), ...(body === undefined ? {} : { blob: stagedFromBuffer(Buffer.from(body)) }) }],
+  message: `${method} ${path}`,
 });
 
 const kindOf = (p: Promise<unknown>): Promise<string> =>

@@ -94,13 +94,15 @@ async function writeFile(deps: FileDeps, req: IncomingMessage, res: ServerRespon
   const { store } = deps;
   const { path } = r;
   const condition = r.method === 'POST' ? undefined : writeCondition(preconditionsOf(req));
+  const key = header(req, 'idempotency-key');
+  const options = { ...(condition === undefined ? {} : { condition }), ...(key === undefined ? {} : { idempotencyKey: key }) };
   let w: WriteResult;
   if (r.method === 'DELETE') {
-    w = await store.remove(path, condition);
+    w = await store.remove(path, options);
   } else {
     const body = readBody(deps.config, req);
     try {
-      w = r.method === 'POST' ? await store.create(path, body.source) : await store.replace(path, body.source, condition);
+      w = r.method === 'POST' ? await store.create(path, body.source, options) : await store.replace(path, body.source, options);
     } catch (err) {
       // The client's fault (too large, too slow, cut short), whatever the store made of it.
       if (body.stream.failure !== undefined) throw bodyFailure(body.stream.failure);

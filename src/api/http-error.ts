@@ -33,6 +33,8 @@ export function fromStoreError(e: StoreError): HttpError {
       return new HttpError(409, e.message, e.detail ?? 'the path is taken; to replace a file, PUT to it');
     case 'precondition':
       return new HttpError(412, e.message, e.detail, e.etag === undefined ? {} : { ETag: `"${e.etag}"` });
+    case 'key-reused':
+      return new HttpError(422, e.message, e.detail);
     case 'bad-request':
       return new HttpError(400, e.message, e.detail ?? 'check the request and send it again');
     case 'too-large':

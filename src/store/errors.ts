@@ -51,7 +51,8 @@ function fromStatus(err: HttpStatusError): StoreError {
 export function withRetries(err: StoreError, retries: number): StoreError {
   if (err.retries === retries) return err;
   return new StoreError(err.kind, err.message, err.detail,
-    { retries, cause: err.cause, ...(err.etag === undefined ? {} : { etag: err.etag }) });
+    { retries, cause: err.cause, ...(err.etag === undefined ? {} : { etag: err.etag }),
+      ...(err.operation === undefined ? {} : { operation: err.operation }) });
 }
 
 /**

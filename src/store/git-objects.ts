@@ -11,7 +11,7 @@ import { BlobSizes } from './blob-sizes.js';
 import { toStoreError } from './errors.js';
 import type { ObjectCache } from './object-cache.js';
 import { StoreError } from './store.js';
-import type { PushObject } from './write-queue.js';
+import type { PushObject } from './write-plan.js';
 
 export interface GitObjectsOptions {
   /** Blobs up to this size are kept in the cache; larger ones stream through. */

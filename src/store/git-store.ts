@@ -22,17 +22,19 @@ import { KnownTip } from './known-tip.js';
 import { ObjectCache } from './object-cache.js';
 import { GitObjects } from './git-objects.js';
 import { lookupPath } from './tree-edit.js';
-import { stageBody, type StagedBlob } from './staged-blob.js';
+import { KeyIndex, withKeyTrailers } from './idempotency.js';
+import { stageCommit, stageRestWrite, type StagedWrite } from './transaction.js';
 import {
   StoreError, type BodySource, type ConditionalRead, type ConditionalReadOptions, type History, type HistoryOptions, type Listing,
-  type ListOptions, type ReadOptions, type ReadResult, type Store, type WriteCondition, type WriteResult,
+  type ListOptions, type ReadOptions, type ReadResult, type Store, type CommitRequest, type WriteOptions, type WriteResult,
 } from './store.js';
 import { checkRef, decodeCursor, isCommitId, unknownRef, type Cursor } from './listing.js';
 import { entriesBelow, pageOf, resolveName } from './git-listing.js';
 import { decodeHistoryCursor, historyPage } from './git-history.js';
 import { PackError } from '../pack/errors.js';
 import { RemoteError } from '../protocol/errors.js';
-import { WriteQueue, type PushInDoubt, type PushObject, type WriteOp, type Snapshot } from './write-queue.js';
+import { WriteQueue, type PushInDoubt } from './write-queue.js';
+import type { PushObject, Snapshot, WriteOp } from './write-plan.js';
 import { toStoreError, withRetries } from './errors.js';
 import { notFound, refusal } from './refusals.js';
 import { retrying, RetryBudget, startDeadline } from './retry.js';
@@ -51,6 +53,10 @@ export class GitStore implements Store {
   readonly #metrics: EngineMetrics;
   /** The newest tip this process saw or made; a write starts from it without asking the remote first. */
   readonly #tip = new KnownTip();
+  /** Which recent commits carry which idempotency key. */
+  readonly #keys: KeyIndex;
+  /** Writes in flight by idempotency key: a repeat waits for the first. */
+  readonly #keyed = new Map<string, Promise<WriteResult>>();
 
   constructor(options: GitStoreOptions) {
     const opts = resolveGitStoreOptions(options);
@@ -61,13 +67,16 @@ export class GitStore implements Store {
     this.cache = new ObjectCache(opts.cacheBytes);
     const cache = this.cache;
     this.#objects = new GitObjects(this.remote, cache, { cacheBlobBytes: opts.cacheBlobBytes, blobSizes: opts.blobSizes });
+    this.#keys = new KeyIndex({ window: opts.idempotencyWindow, fetchCommits: (commit, depth) => this.#commitsFrom(commit, depth) });
     this.#metrics.objectCache(() => ({ hits: cache.hits, misses: cache.misses, bytes: cache.bytes }));
     this.#queue = new WriteQueue({
       snapshot: (refresh) => this.#snapshot(refresh),
       loadTree: (oid) => this.#objects.loadTree(oid),
       push: (from, to, objects) => this.#push(from, to, objects),
       findLanded: (pushes) => this.#observedFindLanded(pushes),
-      makeCommit: (tree, parent, op) => this.#makeCommit(tree, parent, op.method, op.path),
+      makeCommit: (tree, parent, op, status) => this.#makeCommit(tree, parent, op, status),
+      findKey: (tip, key) => this.#keys.find(tip, key),
+      rootOf: (commit) => this.#objects.rootTree(commit),
       maxAttempts: opts.maxAttempts,
       deadlineMs: opts.writeDeadlineMs,
       maxBatch: opts.maxBatch,
@@ -198,16 +207,22 @@ export class GitStore implements Store {
     }
   }
 
-  create(path: string, body: BodySource): Promise<WriteResult> {
-    return this.#write('POST', path, body);
+  create(path: string, body: BodySource, opts: WriteOptions = {}): Promise<WriteResult> {
+    return this.#write(opts.idempotencyKey, () => stageRestWrite('POST', path, body, opts, this.#opts.message('POST', path), this.#opts));
   }
 
-  replace(path: string, body: BodySource, condition?: WriteCondition): Promise<WriteResult> {
-    return this.#write('PUT', path, body, condition);
+  replace(path: string, body: BodySource, opts: WriteOptions = {}): Promise<WriteResult> {
+    return this.#write(opts.idempotencyKey, () => stageRestWrite('PUT', path, body, opts, this.#opts.message('PUT', path), this.#opts));
   }
 
-  remove(path: string, condition?: WriteCondition): Promise<WriteResult> {
-    return this.#write('DELETE', path, null, condition);
+  remove(path: string, opts: WriteOptions = {}): Promise<WriteResult> {
+    return this.#write(opts.idempotencyKey, () => stageRestWrite('DELETE', path, null, opts, this.#opts.message('DELETE', path), this.#opts));
+  }
+
+  /** An atomic commit: one commit for every operation, through the queue like any write. */
+  commit(request: CommitRequest): Promise<WriteResult> {
+    const message = `COMMIT ${request.operations.length} operation${request.operations.length === 1 ? '' : 's'}`;
+    return this.#write(request.idempotencyKey, () => stageCommit(request, message, this.#opts));
   }
 
   async close(): Promise<void> {
@@ -216,22 +231,28 @@ export class GitStore implements Store {
     this.cache.clear();
   }
 
-  async #write(method: WriteOp['method'], path: string, body: BodySource | null, condition?: WriteCondition): Promise<WriteResult> {
-    let blob: StagedBlob | undefined;
-    try {
-      if (body !== null) {
-        blob = await stageBody(body, {
-          maxBodyBytes: this.#opts.maxBodyBytes,
-          spoolThresholdBytes: this.#opts.spoolThresholdBytes,
-        });
+  /**
+   * Stages and submits one write. A write with an idempotency key waits for any earlier write of this process
+   * with the same key to be answered, so that its lookup of the key sees the commit that one made.
+   */
+  async #write(key: string | undefined, stage: () => Promise<StagedWrite>): Promise<WriteResult> {
+    const before = key === undefined ? undefined : this.#keyed.get(key);
+    const mine = (async () => {
+      await before?.catch(() => undefined);
+      const staged = await stage();
+      try {
+        return await this.#queue.submit(staged.op);
+      } finally {
+        await staged.dispose();
       }
-      return await this.#queue.submit({
-        method, path, segments: path.split('/'), ...(blob === undefined ? {} : { blob }), ...(condition === undefined ? {} : { condition }),
-      });
+    })();
+    if (key !== undefined) this.#keyed.set(key, mine);
+    try {
+      return await mine;
     } catch (err) {
       throw toStoreError(err);
     } finally {
-      await blob?.dispose();
+      if (key !== undefined && this.#keyed.get(key) === mine) this.#keyed.delete(key);
     }
   }
 
@@ -254,7 +275,7 @@ export class GitStore implements Store {
     return { tip, root: tip === null ? null : await this.#objects.rootTree(tip) };
   }
 
-  #makeCommit(tree: string, parent: string | null, method: WriteOp['method'], path: string): { oid: string; data: Buffer } {
+  #makeCommit(tree: string, parent: string | null, op: WriteOp, status: number): { oid: string; data: Buffer } {
     const when = this.#opts.now();
     const who: Identity = {
       name: this.#opts.author.name,
@@ -262,7 +283,8 @@ export class GitStore implements Store {
       timestamp: Math.floor(when.getTime() / 1000),
       timezone: '+0000',
     };
-    const message = this.#opts.message(method, path);
+    const message = op.idempotency === undefined ? op.message
+      : withKeyTrailers(op.message, op.idempotency.key, op.idempotency.fingerprint, status);
     const data = encodeCommit({
       tree,
       parents: parent === null ? [] : [parent],
@@ -270,7 +292,9 @@ export class GitStore implements Store {
       committer: who,
       message: message.endsWith('\n') ? message : `${message}\n`,
     });
-    return { oid: hashObject('commit', data), data };
+    const oid = hashObject('commit', data);
+    this.#keys.add(oid, parent, message);
+    return { oid, data };
   }
 
   /**
@@ -301,6 +325,17 @@ export class GitStore implements Store {
     }
     const why = ref?.status === 'error' ? ref.message : result.unpack;
     throw new StoreError('upstream', 'the git host refused the push', why);
+  }
+
+  /** The first-parent commits from `commit` down, `depth` of them at most, in one request (no trees). */
+  async #commitsFrom(commit: string, depth: number): Promise<Map<string, { parent: string | null; message: string }>> {
+    const out = new Map<string, { parent: string | null; message: string }>();
+    for (const [oid, o] of await this.#objects.fetch([commit], { depth, filter: 'tree:0' })) {
+      if (o.type !== 'commit') continue;
+      const c = decodeCommit(o.data);
+      out.set(oid, { parent: c.parents[0] ?? null, message: c.message });
+    }
+    return out;
   }
 
   async #observedFindLanded(pushes: readonly PushInDoubt[]): Promise<string | null> {

@@ -5,8 +5,10 @@
 import { createHash } from 'node:crypto';
 import {
   StoreError, type BodySource, type ConditionalRead, type ConditionalReadOptions, type ListEntry, type Listing, type ListOptions,
-  type ReadOptions, type ReadResult, type Store, type WriteCondition, type WriteResult,
+  type ReadOptions, type ReadResult, type Store, type CommitOperation, type CommitRequest, type WriteCondition, type WriteOptions,
+  type WriteResult,
 } from './store.js';
+import { checkIdempotencyKey, fingerprintOf } from './idempotency.js';
 import { hashObject } from '../pack/oid.js';
 import { BLOB_MODE, compareTreeEntries, TREE_MODE, type TreeEntry } from '../pack/tree.js';
 import { checkRef, unknownRef } from './listing.js';
@@ -19,6 +21,8 @@ export class MemoryStore implements Store {
   private readonly files = new Map<string, Uint8Array>();
   /** path → the blob id of its content, as Git would name it: the ETag both stores answer. */
   private readonly etags = new Map<string, string>();
+  /** Idempotency keys of recent writes, with their request fingerprint and answer. */
+  private readonly keys = new Map<string, { fingerprint: string; result: WriteResult }>();
   /** directory path → number of files below it; a directory exists while its count is > 0. */
   private readonly dirs = new Map<string, number>();
   private readonly maxBodyBytes: number;
@@ -118,31 +122,118 @@ export class MemoryStore implements Store {
     if (ref !== this.head) throw unknownRef(ref, 'the memory store keeps no history: only its current commit id is a ref');
   }
 
-  async create(path: string, body: BodySource): Promise<WriteResult> {
+  async create(path: string, body: BodySource, opts: WriteOptions = {}): Promise<WriteResult> {
     this.checkOpen();
     checkPath(path);
     this.check('POST', path); // fail fast, before reading the body
     const data = await this.readBody(body);
-    this.check('POST', path); // again: the map may have changed while the body streamed in
-    return this.put(path, data, 'create');
+    return this.keyed(opts.idempotencyKey, ['POST', path, hashObject('blob', data)], () => {
+      this.check('POST', path); // again: the map may have changed while the body streamed in
+      return this.advance(this.put(path, data), 'create', path);
+    });
   }
 
-  async replace(path: string, body: BodySource, condition?: WriteCondition): Promise<WriteResult> {
+  async replace(path: string, body: BodySource, opts: WriteOptions = {}): Promise<WriteResult> {
     this.checkOpen();
     checkPath(path);
-    this.check('PUT', path, condition);
+    this.check('PUT', path, opts.condition);
     const data = await this.readBody(body);
-    this.check('PUT', path, condition);
-    const etag = hashObject('blob', data);
-    if (this.etags.get(path) === etag) return { commit: this.head, retries: 0, etag, unchanged: true };
-    if (!this.files.has(path)) return { ...this.put(path, data, 'create'), created: true };
-    return this.put(path, data, 'replace');
+    return this.keyed(opts.idempotencyKey, ['PUT', path, hashObject('blob', data)], () => {
+      this.check('PUT', path, opts.condition);
+      const etag = hashObject('blob', data);
+      if (this.etags.get(path) === etag) return { commit: this.head, retries: 0, etag, unchanged: true };
+      const created = !this.files.has(path);
+      return { ...this.advance(this.put(path, data), 'replace', path), ...(created ? { created } : {}) };
+    });
   }
 
-  async remove(path: string, condition?: WriteCondition): Promise<WriteResult> {
+  async remove(path: string, opts: WriteOptions = {}): Promise<WriteResult> {
     this.checkOpen();
     checkPath(path);
-    this.check('DELETE', path, condition);
+    return this.keyed(opts.idempotencyKey, ['DELETE', path, ''], () => {
+      this.check('DELETE', path, opts.condition);
+      this.drop(path);
+      return this.advance({}, 'remove', path);
+    });
+  }
+
+  /** All operations or none: each is checked on the state the ones before it leave, and a refusal undoes them. */
+  async commit(request: CommitRequest): Promise<WriteResult> {
+    this.checkOpen();
+    const fingerprint = request.operations.flatMap((o) => [o.op, o.path, o.from ?? '', o.ifMatch ?? '',
+      o.body === undefined ? '' : hashObject('blob', o.body)]);
+    return this.keyed(request.idempotencyKey, ['COMMIT', request.message ?? '', request.expectHead ?? '', ...fingerprint], () => {
+      if (request.expectHead !== undefined && request.expectHead !== this.head) {
+        throw new StoreError('precondition', `the branch is not at ${request.expectHead}`, `its head is ${this.head}`);
+      }
+      const saved = { files: new Map(this.files), etags: new Map(this.etags), dirs: new Map(this.dirs) };
+      const results: Array<{ path: string; etag: string | null }> = [];
+      let i = 0;
+      try {
+        for (; i < request.operations.length; i++) results.push(this.apply(request.operations[i]!));
+      } catch (err) {
+        for (const [mine, copy] of [[this.files, saved.files], [this.etags, saved.etags], [this.dirs, saved.dirs]] as const) {
+          mine.clear();
+          for (const [k, v] of copy as Map<string, never>) (mine as Map<string, never>).set(k, v);
+        }
+        if (!(err instanceof StoreError)) throw err;
+        throw new StoreError(err.kind, `operation ${i} (${request.operations[i]!.path}): ${err.message}`, err.detail,
+          { ...(err.etag === undefined ? {} : { etag: err.etag }), operation: i });
+      }
+      return { ...this.advance({}, 'commit', `${request.operations.length} operations`), results };
+    });
+  }
+
+  /** One operation of a commit, on the current maps (the caller undoes them on a refusal). */
+  private apply(o: CommitOperation): { path: string; etag: string | null } {
+    checkPath(o.path);
+    const condition = o.ifMatch === undefined ? undefined : { ifMatch: [o.ifMatch] };
+    if (o.op === 'move') {
+      checkPath(o.from!);
+      this.check('DELETE', o.from!, condition);
+      this.check('POST', o.path);
+      const data = this.files.get(o.from!)!;
+      this.drop(o.from!);
+      return { path: o.path, etag: this.put(o.path, data).etag };
+    }
+    if (o.op === 'delete') {
+      this.check('DELETE', o.path, condition);
+      this.drop(o.path);
+      return { path: o.path, etag: null };
+    }
+    const method = o.op === 'create' ? 'POST' : 'PUT';
+    const state = this.stateOf(o.path);
+    const refused = writeRefusal(method, o.path, state, condition, o.op === 'upsert');
+    if (refused !== null) throw refused;
+    return { path: o.path, etag: this.put(o.path, o.body ?? new Uint8Array()).etag };
+  }
+
+  /**
+   * Runs a write under an idempotency key: a repeat of a key whose first write succeeded answers that write's
+   * result again (the memory store remembers the last 1000 keys); another request with the key is refused.
+   */
+  private async keyed(key: string | undefined, parts: string[], write: () => WriteResult): Promise<WriteResult> {
+    if (key === undefined) return write();
+    checkIdempotencyKey(key);
+    const fingerprint = fingerprintOf(parts);
+    const prior = this.keys.get(key);
+    if (prior !== undefined) {
+      if (prior.fingerprint !== fingerprint) {
+        throw new StoreError('key-reused', `the Idempotency-Key ${JSON.stringify(key)} was used for another request`,
+          'use a new key for a new request');
+      }
+      return { ...prior.result, repeated: true };
+    }
+    const result = write();
+    if (!result.unchanged) {
+      this.keys.set(key, { fingerprint, result });
+      if (this.keys.size > 1000) this.keys.delete(this.keys.keys().next().value!);
+    }
+    return result;
+  }
+
+  /** Removes a file; its parent directories go when they hold nothing else. */
+  private drop(path: string): void {
     this.files.delete(path);
     this.etags.delete(path);
     for (const dir of parentsOf(path)) {
@@ -150,7 +241,6 @@ export class MemoryStore implements Store {
       if (n > 0) this.dirs.set(dir, n);
       else this.dirs.delete(dir);
     }
-    return this.commit('remove', path);
   }
 
   async close(): Promise<void> {
@@ -167,13 +257,13 @@ export class MemoryStore implements Store {
     if (refused !== null) throw refused;
   }
 
-  /** Stores `data` at `path` (new or replaced) and makes the commit. */
-  private put(path: string, data: Uint8Array, op: 'create' | 'replace'): WriteResult {
+  /** Stores `data` at `path` (new or replaced). */
+  private put(path: string, data: Uint8Array): { etag: string } {
     if (!this.files.has(path)) for (const dir of parentsOf(path)) this.dirs.set(dir, (this.dirs.get(dir) ?? 0) + 1);
     const etag = hashObject('blob', data);
     this.files.set(path, data);
     this.etags.set(path, etag);
-    return { ...this.commit(op, path), etag };
+    return { etag };
   }
 
   private stateOf(path: string): PathState {
@@ -203,11 +293,12 @@ export class MemoryStore implements Store {
     return new StoreError('too-large', `the body is larger than the ${this.maxBodyBytes}-byte limit`);
   }
 
-  private commit(op: string, path: string): WriteResult {
+  /** Makes the (made-up) commit of a write and answers it with `extra`. */
+  private advance(extra: { etag?: string }, op: string, path: string): WriteResult {
     this.commits++;
     // A fake but well-formed commit id: it chains the previous one so every write yields a new id.
     this.head = createHash('sha1').update(`${this.head}\0${this.commits}\0${op}\0${path}`).digest('hex');
-    return { commit: this.head, retries: 0 };
+    return { commit: this.head, retries: 0, ...extra };
   }
 }
 

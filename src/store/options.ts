@@ -17,6 +17,8 @@ export const DEFAULT_CACHE_BYTES = 16 * 1024 * 1024;
 export const DEFAULT_CACHE_BLOB_BYTES = 64 * 1024;
 /** Blob sizes remembered for HEAD (about 150 bytes each). */
 export const DEFAULT_BLOB_SIZES = 100_000;
+/** First-parent commits below the tip in which an Idempotency-Key is looked for (IDEMPOTENCY_WINDOW). */
+export const DEFAULT_IDEMPOTENCY_WINDOW = 1000;
 /** Longest Retry-After a retry waits for. */
 export const DEFAULT_MAX_RETRY_AFTER_MS = 5_000;
 /** The HTTP client's own headers timeout when the remote options set none (see src/protocol/http.ts). */
@@ -40,6 +42,8 @@ export interface GitStoreOptions {
   cacheBlobBytes?: number;
   /** Blob sizes remembered, so a HEAD need not fetch the blob; default DEFAULT_BLOB_SIZES. */
   blobSizes?: number;
+  /** First-parent commits an idempotency key is looked for in; default DEFAULT_IDEMPOTENCY_WINDOW. */
+  idempotencyWindow?: number;
   /** Attempts of a write batch (lost races and transient failures of the host), the first included; default 8. */
   maxAttempts?: number;
   /** A write batch answers within this, retries included; default 60 s. */
@@ -74,6 +78,7 @@ export function resolveGitStoreOptions(opts: GitStoreOptions): ResolvedGitStoreO
     cacheBytes: opts.cacheBytes ?? DEFAULT_CACHE_BYTES,
     cacheBlobBytes: opts.cacheBlobBytes ?? DEFAULT_CACHE_BLOB_BYTES,
     blobSizes: opts.blobSizes ?? DEFAULT_BLOB_SIZES,
+    idempotencyWindow: opts.idempotencyWindow ?? DEFAULT_IDEMPOTENCY_WINDOW,
     maxAttempts: opts.maxAttempts ?? 8,
     writeDeadlineMs: opts.writeDeadlineMs ?? 60_000,
     readDeadlineMs: opts.readDeadlineMs ?? 2 * (opts.remote.headersTimeoutMs ?? REMOTE_HEADERS_TIMEOUT_MS),

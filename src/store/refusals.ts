@@ -60,8 +60,12 @@ const quoted = (etag: string): string => `"${etag}"`;
  * The precondition is checked first (RFC 9110 §13.2.2: before anything else of the method); a PUT that may
  * create (If-None-Match with no file there) is then judged as a POST, so a directory or a file above the
  * path still gives 409. Without a condition this is refusal() itself: the drop-in codes stay as they were.
+ * `upsert` (a transaction's operation) may create as well as replace.
  */
-export function writeRefusal(method: PathMethod, path: string, state: PathState, condition?: WriteCondition): StoreError | null {
+export function writeRefusal(method: PathMethod, path: string, state: PathState, condition?: WriteCondition,
+  upsert = false): StoreError | null {
+  // An upsert is a PUT where there is a file and a POST where there is none.
+  if (upsert && state.kind !== 'file') method = 'POST';
   if (condition === undefined) return refusal(method, path, state);
   const etag = state.kind === 'file' ? state.oid : undefined;
   const { ifMatch, ifNoneMatch } = condition;

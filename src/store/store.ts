@@ -52,6 +52,36 @@ export interface WriteCondition {
   ifNoneMatch?: readonly string[] | '*';
 }
 
+/** What a write may carry beside its body: a precondition, and a key that makes repeating it safe. */
+export interface WriteOptions {
+  condition?: WriteCondition;
+  /**
+   * Recorded in the commit. A repeat with the same key and the same request answers what the first answered,
+   * without writing again; the same key with another request is refused ('key-reused').
+   */
+  idempotencyKey?: string;
+}
+
+/** One operation of an atomic commit (POST /_commit); `body` for create, replace and upsert. */
+export interface CommitOperation {
+  op: 'create' | 'replace' | 'upsert' | 'delete' | 'move';
+  path: string;
+  body?: Uint8Array;
+  /** The blob id the path (for a move: `from`) must hold. */
+  ifMatch?: string;
+  /** move: the path the file comes from. */
+  from?: string;
+}
+
+/** Several changes as one commit, all or nothing. */
+export interface CommitRequest {
+  operations: readonly CommitOperation[];
+  message?: string;
+  /** The commit the branch must be at, else 'precondition'. */
+  expectHead?: string;
+  idempotencyKey?: string;
+}
+
 /** A write that the backend has durably accepted (for Git: the remote accepted the push). */
 export interface WriteResult {
   /** 40-hex id of the commit that holds the change (for a write that changed nothing: the one that holds the file). */
@@ -64,12 +94,17 @@ export interface WriteResult {
   created?: boolean;
   /** A PUT of the bytes the file already held: no commit was made. */
   unchanged?: boolean;
+  /** A transaction's paths and the blob id each holds after it (null: deleted), in the request's order. */
+  results?: Array<{ path: string; etag: string | null }>;
+  /** The answer of an earlier request with the same Idempotency-Key: nothing was written now. */
+  repeated?: boolean;
 }
 
 export type StoreErrorKind =
   | 'not-found' // 404: nothing at that path (or it is a directory)
   | 'conflict' // 409: the path exists already, or a file/directory clash
   | 'precondition' // 412: the path does not hold what If-Match / If-None-Match asked for
+  | 'key-reused' // 422: an Idempotency-Key seen before with another request
   | 'bad-request' // 400: the body or path is unusable
   | 'too-large' // 413: the body is over the configured limit
   | 'upstream' // 502: the Git host answered with something we can't use
@@ -79,18 +114,19 @@ export type StoreErrorKind =
 
 /** The one error type a store throws on purpose. `message` is written for a person; `detail` may add context
  * (never credentials). `retries` counts retries spent before giving up; `etag` is the path's current blob id
- * when a precondition failed on a file. */
+ * when a precondition failed on a file; `operation` the index of a transaction's operation that failed. */
 export class StoreError extends Error {
   readonly kind: StoreErrorKind;
   readonly detail?: string;
   readonly retries: number;
   readonly etag?: string;
+  readonly operation?: number;
 
   constructor(
     kind: StoreErrorKind,
     message: string,
     detail?: string,
-    opts?: { retries?: number; cause?: unknown; etag?: string },
+    opts?: { retries?: number; cause?: unknown; etag?: string; operation?: number },
   ) {
     super(message, opts?.cause === undefined ? undefined : { cause: opts.cause });
     this.name = 'StoreError';
@@ -98,6 +134,7 @@ export class StoreError extends Error {
     if (detail !== undefined) this.detail = detail;
     this.retries = opts?.retries ?? 0;
     if (opts?.etag !== undefined) this.etag = opts.etag;
+    if (opts?.operation !== undefined) this.operation = opts.operation;
   }
 }
 
@@ -180,14 +217,19 @@ export interface Store {
   /** The first-parent commits that changed `path` (or, with `dir`, anything below it); a backend without history leaves it out. */
   history?(path: string, opts: HistoryOptions): Promise<History>;
   /** Throws StoreError('conflict') when `path` exists (or clashes with a file/directory). */
-  create(path: string, body: BodySource): Promise<WriteResult>;
+  create(path: string, body: BodySource, opts?: WriteOptions): Promise<WriteResult>;
   /**
    * Throws StoreError('not-found') when there is no file at `path` (unless `condition.ifNoneMatch` lets it
-   * create one), 'precondition' when `condition` fails. Bytes equal to the file's make no commit.
+   * create one), 'precondition' when the condition fails. Bytes equal to the file's make no commit.
    */
-  replace(path: string, body: BodySource, condition?: WriteCondition): Promise<WriteResult>;
+  replace(path: string, body: BodySource, opts?: WriteOptions): Promise<WriteResult>;
   /** As replace for refusals. Empty parent directories disappear. */
-  remove(path: string, condition?: WriteCondition): Promise<WriteResult>;
+  remove(path: string, opts?: WriteOptions): Promise<WriteResult>;
+  /**
+   * One commit for all the operations, or nothing: a refusal names the operation (StoreError.operation).
+   * Paths are validated by the caller and distinct. A backend without transactions leaves it out.
+   */
+  commit?(request: CommitRequest): Promise<WriteResult>;
   /**
    * Readiness: resolves once the backing repository answered a ref lookup, rejects when it did not. A store
    * without one (the memory store) has nothing to wait for and leaves this out.

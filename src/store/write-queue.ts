@@ -13,37 +13,10 @@
  * top of itself. When that cannot be learned the batch fails as "in doubt", never acknowledged. A failed
  * batch leaves nothing behind: the next one starts from the remote's tip.
  */
-import type { ObjectType } from '../pack/object.js';
-import { editPath, lookupPath } from './tree-edit.js';
-import type { StagedBlob } from './staged-blob.js';
-import { StoreError, type WriteCondition, type WriteResult } from './store.js';
+import { StoreError, type WriteResult } from './store.js';
 import { inDoubt, toStoreError, withRetries } from './errors.js';
-import { writeRefusal } from './refusals.js';
 import { isTransient, pushMayHaveLanded, RetryBudget } from './retry.js';
-
-export interface WriteOp {
-  method: 'POST' | 'PUT' | 'DELETE';
-  path: string;
-  segments: readonly string[];
-  blob?: StagedBlob;
-  /** Checked against the path in the state the write is applied to, on every attempt (per-path compare-and-swap). */
-  condition?: WriteCondition;
-}
-
-/** A branch state: the tip commit (null while the branch does not exist) and its root tree. */
-export interface Snapshot {
-  tip: string | null;
-  root: string | null;
-}
-
-export interface PushObject {
-  oid: string;
-  type: ObjectType;
-  size: number;
-  data: Buffer | (() => AsyncIterable<Uint8Array>);
-  /** The content as one zlib stream, when it was deflated on arrival: the pack copies it instead of deflating. */
-  deflated?: () => AsyncIterable<Uint8Array>;
-}
+import { planWrites, type KeyedCommit, type Plan, type PushObject, type Snapshot, type WriteOp } from './write-plan.js';
 
 /** A push that went out without a clear answer: `head` built on `base`. */
 export interface PushInDoubt {
@@ -55,7 +28,11 @@ export interface WriteQueueDeps {
   /** The state to build on: the last known one, or the remote's current one when `refresh` is set. */
   snapshot(refresh: boolean): Promise<Snapshot>;
   loadTree(oid: string): Promise<Buffer>;
-  makeCommit(tree: string, parent: string | null, op: WriteOp): { oid: string; data: Buffer };
+  /** `status` is what the write answers; see PlanDeps. */
+  makeCommit(tree: string, parent: string | null, op: WriteOp, status: number): { oid: string; data: Buffer };
+  /** The commit at or below `tip` carrying an idempotency key (see PlanDeps); without it keys are not looked up. */
+  findKey?(tip: string, key: string): Promise<KeyedCommit | null>;
+  rootOf?(commit: string): Promise<string>;
   /**
    * Resolves true when the remote accepted, false when it refused because the branch is no longer at `from`;
    * throws on any other failure (see pushMayHaveLanded for which of those leave the outcome open).
@@ -79,14 +56,6 @@ interface Pending {
   op: WriteOp;
   resolve(result: WriteResult): void;
   reject(err: unknown): void;
-}
-
-type Outcome = Omit<WriteResult, 'retries'> | { error: StoreError };
-
-interface Plan {
-  head: string | null;
-  objects: PushObject[];
-  outcomes: Outcome[];
 }
 
 interface Suspect extends PushInDoubt {
@@ -245,56 +214,8 @@ export class WriteQueue {
     }
   }
 
-  /** Applies the writes in order on top of `base`, as a chain of commits; no I/O but tree loads. */
-  async #plan(base: Snapshot, ops: WriteOp[]): Promise<Plan> {
-    const made = new Map<string, PushObject>();
-    const loadTree = async (oid: string): Promise<Buffer> => {
-      const mine = made.get(oid);
-      return mine !== undefined && Buffer.isBuffer(mine.data) ? mine.data : this.#deps.loadTree(oid);
-    };
-    const add = (o: PushObject): void => {
-      if (!made.has(o.oid)) made.set(o.oid, o);
-    };
-    let { tip: head, root } = base;
-    const outcomes: Outcome[] = [];
-    for (const op of ops) {
-      const found = await lookupPath(loadTree, root, op.segments);
-      const refused = writeRefusal(op.method, op.path, found, op.condition);
-      if (refused !== null) {
-        outcomes.push({ error: refused });
-        continue;
-      }
-      if (found.kind === 'file' && op.blob?.oid === found.oid) {
-        // The same bytes: a commit would change nothing. The file's commit is the head it was found at.
-        outcomes.push({ commit: head!, etag: found.oid, unchanged: true });
-        continue;
-      }
-      const change =
-        op.blob === undefined ? null : { mode: found.kind === 'file' ? found.mode : '100644', oid: op.blob.oid };
-      const edit = await editPath(loadTree, root, op.segments, change);
-      for (const t of edit.trees) add({ oid: t.oid, type: 'tree', size: t.data.length, data: t.data });
-      if (op.blob !== undefined) {
-        const blob = op.blob;
-        const deflated = blob.deflated;
-        add({
-          oid: blob.oid,
-          type: 'blob',
-          size: blob.size,
-          data: blob.data ?? (() => blob.open()),
-          ...(deflated === undefined ? {} : { deflated: () => deflated() }),
-        });
-      }
-      const commit = this.#deps.makeCommit(edit.root, head, op);
-      add({ oid: commit.oid, type: 'commit', size: commit.data.length, data: commit.data });
-      head = commit.oid;
-      root = edit.root;
-      outcomes.push({
-        commit: commit.oid,
-        ...(op.blob === undefined ? {} : { etag: op.blob.oid }),
-        ...(op.method === 'PUT' && found.kind !== 'file' ? { created: true } : {}),
-      });
-    }
-    return { head, objects: [...made.values()], outcomes };
+  #plan(base: Snapshot, ops: WriteOp[]): Promise<Plan> {
+    return planWrites(this.#deps, base, ops);
   }
 }
 
