@@ -6,6 +6,7 @@ import { isStoreError, type Store } from '../store/store.js';
 import { ApiAuth } from './auth.js';
 import { declaredLength } from './body.js';
 import { handleFile } from './files.js';
+import { handleCommit } from './commit.js';
 import type { Outcome } from './outcome.js';
 import { IMMUTABLE, pinned, sendJson, sendJsonTo } from './responses.js';
 import { answerClientErrors } from './client-errors.js';
@@ -69,6 +70,10 @@ export function createApp(deps: AppDeps): RequestHandler {
         out.path = r.path;
         await handleFile({ store, config }, req, res, r, out);
         return;
+      case 'commit':
+        out.path = '/_commit';
+        await handleCommit({ store, config }, req, res, out);
+        return;
       case 'directory':
         out.path = `${r.path}/`;
         await handleDirectory(res, r, out);
@@ -129,8 +134,9 @@ export function createApp(deps: AppDeps): RequestHandler {
     // An unread body: a small one is read and dropped by Node so the connection can be reused; a large or
     // unannounced one (and any body refused as too large) is dropped by closing the connection instead.
     if (!req.complete && (httpErr.status === 413 || !smallBody(req))) res.setHeader('Connection', 'close');
-    const payload: { error: string; detail?: string } = { error: redact(httpErr.message, secrets) };
+    const payload: Record<string, string | number> = { error: redact(httpErr.message, secrets) };
     if (httpErr.detail !== undefined) payload.detail = redact(httpErr.detail, secrets);
+    Object.assign(payload, httpErr.fields);
     sendJson(res, httpErr.status, payload);
   }
 

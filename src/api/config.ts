@@ -7,8 +7,9 @@ import { isIP } from 'node:net';
 import { resolve } from 'node:path';
 import type { BasicCredentials } from '../protocol/http.js';
 import { type PacketTraceTarget, packetTraceTarget } from '../protocol/packet-trace.js';
-import { DEFAULT_CACHE_BYTES, DEFAULT_MAX_BODY_BYTES, DEFAULT_SPOOL_THRESHOLD_BYTES } from '../store/options.js';
+import { DEFAULT_CACHE_BYTES, DEFAULT_IDEMPOTENCY_WINDOW, DEFAULT_MAX_BODY_BYTES, DEFAULT_SPOOL_THRESHOLD_BYTES } from '../store/options.js';
 import { CONTENT_TYPE_MODES, type ContentTypeMode } from './content-type.js';
+import { MAX_OPERATIONS } from '../store/transaction.js';
 
 export { DEFAULT_MAX_BODY_BYTES };
 
@@ -55,6 +56,8 @@ export interface Config {
   readyTimeoutMs: number;
   /** How long a graceful shutdown waits for in-flight requests. */
   shutdownGraceMs: number;
+  /** Most operations in one POST /_commit. */
+  maxCommitOperations: number;
   /** How a file's Content-Type is chosen (see content-type.ts). */
   contentTypeMode: ContentTypeMode;
   /** Where the embedded default repository lives when GIT_REPO_URL is unset. Absolute. */
@@ -68,6 +71,8 @@ export interface Config {
   metricsPublic: boolean;
   /** Bound on the Git store's cache of immutable objects, in bytes. */
   cacheBytes: number;
+  /** First-parent commits in which an Idempotency-Key is looked for. */
+  idempotencyWindow: number;
   /** Request bodies larger than this are spooled to a temporary file instead of held in memory. */
   spoolThresholdBytes: number;
   /** GIT_TRACE_PACKET: where every pkt-line exchanged with the Git host is traced; unset = off. */
@@ -108,11 +113,13 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     readyTimeoutMs: integer(get, 'READY_TIMEOUT_MS', 2_000, 1, MAX_MS),
     shutdownGraceMs: integer(get, 'SHUTDOWN_GRACE_MS', 10_000, 0, MAX_MS),
     contentTypeMode: oneOf(get, 'CONTENT_TYPE_MODE', CONTENT_TYPE_MODES, 'json'),
+    maxCommitOperations: integer(get, 'COMMIT_MAX_OPERATIONS', MAX_OPERATIONS, 1, 100_000),
     dataDir: resolve(get('DATA_DIR') ?? './data'),
     logLevel: oneOf(get, 'LOG_LEVEL', ['debug', 'info', 'warn', 'error', 'silent'] as const, 'info'),
     apiTokens: apiTokens(get),
     metricsPublic: flag(get, 'METRICS_PUBLIC', false),
     cacheBytes: integer(get, 'CACHE_BYTES', DEFAULT_CACHE_BYTES, 0, Number.MAX_SAFE_INTEGER),
+    idempotencyWindow: integer(get, 'IDEMPOTENCY_WINDOW', DEFAULT_IDEMPOTENCY_WINDOW, 1, 100_000),
     spoolThresholdBytes: integer(get, 'SPOOL_THRESHOLD_BYTES', DEFAULT_SPOOL_THRESHOLD_BYTES, 0, Number.MAX_SAFE_INTEGER),
     loopbackByDefault: false,
   };

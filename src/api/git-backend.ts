@@ -20,6 +20,7 @@ export function createGitStore(config: Config, repoUrl: string, metrics?: Engine
     message: (method, path) => formatCommitMessage(config.commitMessageTemplate, method, path),
     maxBodyBytes: config.maxBodyBytes,
     cacheBytes: config.cacheBytes,
+    idempotencyWindow: config.idempotencyWindow,
     spoolThresholdBytes: config.spoolThresholdBytes,
     writeDeadlineMs: Math.max(config.gitTimeoutMs * 2, 10_000),
   });

@@ -6,9 +6,13 @@ export class HttpError extends Error {
   readonly status: number;
   readonly detail?: string;
   readonly headers: Record<string, string>;
+  /** More fields of the JSON body beside error and detail (e.g. a transaction's failed `operation`). */
+  readonly fields: Record<string, string | number>;
 
-  constructor(status: number, message: string, detail?: string, headers: Record<string, string> = {}) {
+  constructor(status: number, message: string, detail?: string, headers: Record<string, string> = {},
+    fields: Record<string, string | number> = {}) {
     super(message);
+    this.fields = fields;
     this.name = 'HttpError';
     this.status = status;
     if (detail !== undefined) this.detail = detail;
@@ -26,6 +30,12 @@ export class PathError extends HttpError {
 
 /** The HTTP answer for each kind of store failure; the defaults say what the operator or client can do. */
 export function fromStoreError(e: StoreError): HttpError {
+  const http = httpErrorOf(e);
+  if (e.operation === undefined) return http;
+  return new HttpError(http.status, http.message, http.detail, http.headers, { operation: e.operation });
+}
+
+function httpErrorOf(e: StoreError): HttpError {
   switch (e.kind) {
     case 'not-found':
       return new HttpError(404, e.message, e.detail ?? 'check the path; to create the file, POST to it');

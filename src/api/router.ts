@@ -8,7 +8,7 @@ import { isDirectoryTarget, parseDirectoryPath, parseResourcePath } from './path
 import { historyQuery, listQuery, readQuery, refuseRef, wantsHistory, type HistoryQuery, type ListQuery, type ReadQuery } from './query.js';
 
 /** Paths the API answers itself; they can never name a stored file. */
-export const RESERVED_PATHS = { '/metrics': 'metrics', '/healthz': 'healthz', '/readyz': 'readyz' } as const;
+export const RESERVED_PATHS = { '/metrics': 'metrics', '/healthz': 'healthz', '/readyz': 'readyz', '/_commit': 'commit' } as const;
 
 export type Reserved = (typeof RESERVED_PATHS)[keyof typeof RESERVED_PATHS];
 
@@ -29,6 +29,7 @@ export type Route =
 export const RESOURCE_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'OPTIONS'] as const;
 export const RESERVED_METHODS = ['GET', 'HEAD', 'OPTIONS'] as const;
 export const DIRECTORY_METHODS = ['GET', 'HEAD', 'OPTIONS'] as const;
+export const COMMIT_METHODS = ['POST', 'OPTIONS'] as const;
 
 /** The request target's path without query or fragment. */
 function pathOf(rawUrl: string): string {
@@ -41,8 +42,8 @@ export function classify(rawUrl: string): Target {
   return isDirectoryTarget(path) ? 'directory' : 'resource';
 }
 
-/** API traffic (counted in the request metrics, guarded by the data tokens): files and directories. */
-export const isData = (target: Target): target is 'resource' | 'directory' => target === 'resource' || target === 'directory';
+/** API traffic (counted in the request metrics): files, directories and commits. */
+export const isData = (target: Target): boolean => target === 'resource' || target === 'directory' || target === 'commit';
 
 /**
  * Throws HttpError 405 (with Allow) for a method the target does not support, PathError 400 for a bad path.
@@ -50,7 +51,7 @@ export const isData = (target: Target): target is 'resource' | 'directory' => ta
  */
 export function route(method: string, rawUrl: string, target: Target = classify(rawUrl), maxPathBytes?: number): Route {
   if (target === 'directory') return routeDirectory(method, rawUrl, maxPathBytes);
-  const allow: readonly string[] = target !== 'resource' ? RESERVED_METHODS : RESOURCE_METHODS;
+  const allow: readonly string[] = target === 'resource' ? RESOURCE_METHODS : target === 'commit' ? COMMIT_METHODS : RESERVED_METHODS;
   if (!allow.includes(method)) {
     throw new HttpError(405, `method ${method} is not allowed on ${target !== 'resource' ? pathOf(rawUrl) : 'resources'}`,
       `use one of: ${allow.join(', ')}`, { Allow: allow.join(', ') });
