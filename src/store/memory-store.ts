@@ -125,7 +125,8 @@ export class MemoryStore implements Store {
   async create(path: string, body: BodySource, opts: WriteOptions = {}): Promise<WriteResult> {
     this.checkOpen();
     checkPath(path);
-    this.check('POST', path); // fail fast, before reading the body
+    // Fail fast, before reading the body (not with a key: a repeat is answered, not refused).
+    if (opts.idempotencyKey === undefined) this.check('POST', path);
     const data = await this.readBody(body);
     return this.keyed(opts.idempotencyKey, ['POST', path, hashObject('blob', data)], () => {
       this.check('POST', path); // again: the map may have changed while the body streamed in
@@ -136,7 +137,7 @@ export class MemoryStore implements Store {
   async replace(path: string, body: BodySource, opts: WriteOptions = {}): Promise<WriteResult> {
     this.checkOpen();
     checkPath(path);
-    this.check('PUT', path, opts.condition);
+    if (opts.idempotencyKey === undefined) this.check('PUT', path, opts.condition);
     const data = await this.readBody(body);
     return this.keyed(opts.idempotencyKey, ['PUT', path, hashObject('blob', data)], () => {
       this.check('PUT', path, opts.condition);
