@@ -7,15 +7,23 @@ export type Capabilities = Map<string, string>;
 
 /**
  * Capabilities of a v0/v1 advertisement (after the NUL of the first ref) and keys of a v2 capability
- * advertisement. Wants and haves name arbitrary object ids, which v0 servers accept only with
- * `allow-reachable-sha1-in-want` / `allow-any-sha1-in-want`; the engine does not check for them and lets
- * the server's answer tell. No `thin-pack`: the engine keeps no local object store that could complete one.
+ * advertisement. Wants of objects other than ref tips (trees, blobs, older commits) need protocol v2 or, in
+ * v0, `allow-reachable-sha1-in-want` / `allow-any-sha1-in-want`: see fetchStrategy().
  */
 export const CAP = {
   /** v0 upload-pack and receive-pack: 65520-byte side-band packets. */
   SIDE_BAND_64K: 'side-band-64k',
   /** v0: side-band with 1000-byte packets, for servers without side-band-64k. */
   SIDE_BAND: 'side-band',
+  /**
+   * v0: the pack may delta against objects the client said it has. The engine never sends `have` lines, so a
+   * pack can be thin against nothing: asking is always safe, and strict servers refuse a fetch without it.
+   */
+  THIN_PACK: 'thin-pack',
+  /** v0: wants of any object reachable from a ref (`allow-any-sha1-in-want` implies it). */
+  ALLOW_REACHABLE_SHA1_IN_WANT: 'allow-reachable-sha1-in-want',
+  /** v0: wants of any object the server has. */
+  ALLOW_ANY_SHA1_IN_WANT: 'allow-any-sha1-in-want',
   /** Pack entries may be OFS_DELTA (v0 capability, v2 fetch argument). */
   OFS_DELTA: 'ofs-delta',
   /** No progress text on band 2 (v0 capability, v2 fetch argument). */
@@ -78,4 +86,16 @@ export function sidebandCapability(caps: Capabilities): string | undefined {
   if (caps.has(CAP.SIDE_BAND_64K)) return CAP.SIDE_BAND_64K;
   if (caps.has(CAP.SIDE_BAND)) return CAP.SIDE_BAND;
   return undefined;
+}
+
+/**
+ * How objects can be fetched from a server: `by-id`, any tree or blob by its id (protocol v2, or v0 with an
+ * allow-*-sha1-in-want capability); `tip-only`, only ref tips may be wanted, so a tree or blob comes with a
+ * fetch of the tip commit that holds it (with `deepen 1` when offered). Filters are an independent choice.
+ */
+export type FetchStrategy = 'by-id' | 'tip-only';
+
+export function fetchStrategy(version: 0 | 2, caps: Capabilities): FetchStrategy {
+  if (version === 2) return 'by-id';
+  return caps.has(CAP.ALLOW_REACHABLE_SHA1_IN_WANT) || caps.has(CAP.ALLOW_ANY_SHA1_IN_WANT) ? 'by-id' : 'tip-only';
 }

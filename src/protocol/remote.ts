@@ -10,7 +10,7 @@
 // default; a server answering v0 is spoken to in v0.
 import { DEFAULT_READER_LIMITS, type PackObject, type PackReaderOptions, readPack } from '../pack/pack-reader.js';
 import { type Capabilities, type InfoRefs, parseInfoRefs, parseLsRefs, type RefList } from './advertisement.js';
-import { sidebandCapability } from './capabilities.js';
+import { CAP, fetchStrategy, sidebandCapability, type FetchStrategy } from './capabilities.js';
 import { ProtocolError } from './errors.js';
 import { HttpClient, type HttpOptions, type HttpResponse, type HttpStats } from './http.js';
 import { type PacketExchange, type PacketTraceTarget, PacketTracer } from './packet-trace.js';
@@ -113,6 +113,17 @@ export class Remote {
   /** The protocol version in use, once the first upload-pack exchange has told (undefined before). */
   get protocolVersion(): 0 | 2 | undefined {
     return this.uploadCaps?.version;
+  }
+
+  /** How trees and blobs can be fetched from this server (learned with its capabilities; see FetchStrategy). */
+  async fetchStrategy(opts: CallOptions = {}): Promise<FetchStrategy> {
+    if (!this.uploadCaps) await this.discoverUploadPack(opts.signal);
+    return fetchStrategy(this.uploadCaps!.version, this.uploadCaps!.capabilities);
+  }
+
+  /** What the server says it is (its `agent` capability), once its capabilities are known. */
+  get serverAgent(): string | undefined {
+    return this.uploadCaps?.capabilities.get(CAP.AGENT);
   }
 
   /** Refs (optionally only those under some prefixes), symrefs and peeled tags. */
@@ -294,3 +305,5 @@ function filterRefs(list: RefList, prefixes?: string[]): RefList {
 function definedOnly<T extends object>(o: T): Partial<T> {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
+
+export type { FetchStrategy } from './capabilities.js';

@@ -87,8 +87,8 @@ export function planFetchV0(caps: Capabilities, req: FetchRequest): FetchPlan {
 }
 
 /**
- * v0 stateless request: wants (the first carries our capabilities), deepen/filter, flush, haves, done.
- * No thin-pack: we keep no local object store that could complete one.
+ * v0 stateless request: wants (the first carries our capabilities, only ones the server advertised),
+ * deepen/filter, flush, haves, done.
  */
 export function fetchRequestV0(caps: Capabilities, req: FetchRequest, plan: FetchPlan): Buffer {
   validateRequest(req);
@@ -96,6 +96,8 @@ export function fetchRequestV0(caps: Capabilities, req: FetchRequest, plan: Fetc
   const sb = sidebandCapability(caps);
   if (sb) wanted.push(sb);
   if (caps.has(CAP.OFS_DELTA)) wanted.push(CAP.OFS_DELTA);
+  // Harmless without haves (see CAP.THIN_PACK); a server that requires it gets it, and only when it offers it.
+  if (caps.has(CAP.THIN_PACK) && (req.haves ?? []).length === 0) wanted.push(CAP.THIN_PACK);
   if (caps.has(CAP.NO_PROGRESS)) wanted.push(CAP.NO_PROGRESS);
   if (plan.filter !== undefined) wanted.push(CAP.FILTER);
   wanted.push(...agentCapabilities(caps));
