@@ -67,6 +67,8 @@ async function firstParents(src: HistorySource, start: string, n: number): Promi
     if (raw === undefined) {
       for await (const o of src.remote.fetch({ wants: [c], depth: n - out.length, filter: 'tree:0' }, { signal: src.signal })) {
         if (o.type === 'commit') fetched.set(o.oid, o.data);
+        // Only a server without filters sends them; one that serves only tips cannot be asked for them later.
+        else if (o.type === 'tree') src.cache.set(o.oid, o.data);
       }
       raw = fetched.get(c);
       if (raw === undefined) throw new StoreError('upstream', `the git host did not send commit ${c}`);

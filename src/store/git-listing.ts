@@ -15,6 +15,8 @@ export interface TreeSource {
   /** Sizes of blobs known without their content (a listing gives `size` when the cache or these know it). */
   sizes: BlobSizes;
   remote: Remote;
+  /** Whether the server serves trees by id (else loadTree fetches a tip and nothing is gained by bulk). */
+  byId: boolean;
   /** A tree by id, from the cache or fetched alone. */
   loadTree(oid: string): Promise<Buffer>;
   signal: AbortSignal;
@@ -46,7 +48,7 @@ function bulkLoader(src: TreeSource, top: string): (oid: string) => Promise<Buff
   return async (tree) => {
     const have = fetched.get(tree) ?? src.cache.get(tree);
     if (have !== undefined) return have;
-    if (!bulk) {
+    if (!bulk && src.byId) {
       bulk = true;
       for await (const o of src.remote.fetch({ wants: [top], filter: 'blob:none' }, { signal: src.signal })) {
         if (o.type !== 'tree') continue;

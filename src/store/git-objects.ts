@@ -2,11 +2,16 @@
  * The Git store's access to immutable objects: commits, trees and blobs by id, from the byte-bounded cache
  * when it holds them and fetched from the remote when not, and the sizes of blobs (remembered apart from
  * their content, so a HEAD can be answered without the blob).
+ *
+ * A server that serves only ref tips (FetchStrategy 'tip-only': protocol v0 without allow-*-sha1-in-want)
+ * cannot be asked for a tree or a blob by id: such an object comes with a fetch of a tip commit that holds it
+ * (`at`, else the newest tip known), depth 1, with its whole tree. Everything small of that pack is kept in the
+ * cache, so a cold start costs one such fetch and later reads of unchanged paths cost none.
  */
 import { decodeCommit } from '../pack/commit.js';
 import { readSingleObjectPack, type PackObject, type StreamedObject } from '../pack/pack-reader.js';
 import { releasing } from '../pack/release-stream.js';
-import type { Remote } from '../protocol/remote.js';
+import type { FetchStrategy, Remote } from '../protocol/remote.js';
 import { BlobSizes } from './blob-sizes.js';
 import { toStoreError } from './errors.js';
 import type { ObjectCache } from './object-cache.js';
@@ -18,10 +23,13 @@ export interface GitObjectsOptions {
   cacheBlobBytes: number;
   /** How many blob sizes are remembered. */
   blobSizes: number;
+  /** The newest branch tip known: where a tip-only server is asked for an object no read names a commit for. */
+  knownTip(): string | null | undefined;
 }
 
 export class GitObjects {
   readonly sizes: BlobSizes;
+  #strategy: FetchStrategy | undefined;
 
   constructor(readonly remote: Remote, readonly cache: ObjectCache, private readonly opts: GitObjectsOptions) {
     this.sizes = new BlobSizes(opts.blobSizes);
@@ -39,9 +47,16 @@ export class GitObjects {
     return decodeCommit(data).tree;
   }
 
-  async loadTree(oid: string, signal?: AbortSignal): Promise<Buffer> {
+  /** How this server serves objects; learned with its capabilities (the first exchange tells). */
+  async strategy(signal?: AbortSignal): Promise<FetchStrategy> {
+    this.#strategy ??= await this.remote.fetchStrategy(signal === undefined ? {} : { signal });
+    return this.#strategy;
+  }
+
+  async loadTree(oid: string, signal?: AbortSignal, at?: string): Promise<Buffer> {
     const cached = this.cache.get(oid);
     if (cached !== undefined) return cached;
+    if ((await this.strategy(signal)) === 'tip-only') return (await this.#fromTip(oid, 'tree', signal, at)).data;
     const objects = await this.fetch([oid], { filter: 'tree:0' }, signal);
     const tree = objects.get(oid);
     if (tree === undefined || tree.type !== 'tree') throw new StoreError('upstream', `the git host did not send tree ${oid}`);
@@ -52,9 +67,13 @@ export class GitObjects {
    * A blob's content: from the cache, or fetched by id. A small blob is read whole and cached; a large one
    * is streamed from the response, so a file of any size passes through bounded memory.
    */
-  async readBlob(oid: string, signal: AbortSignal): Promise<{ size: number; stream: AsyncIterable<Uint8Array> }> {
+  async readBlob(oid: string, signal: AbortSignal, at?: string): Promise<{ size: number; stream: AsyncIterable<Uint8Array> }> {
     const cached = this.cache.get(oid);
     if (cached !== undefined) return { size: cached.length, stream: bufferStream(cached) };
+    if ((await this.strategy(signal)) === 'tip-only') {
+      const { data } = await this.#fromTip(oid, 'blob', signal, at);
+      return { size: data.length, stream: bufferStream(data) };
+    }
     const { blob, close } = await this.#fetchBlob(oid, signal);
     if (blob.size > this.opts.cacheBlobBytes) {
       return { size: blob.size, stream: releasing(mapErrors(blob.stream), close) };
@@ -75,9 +94,10 @@ export class GitObjects {
    * host's object-info (one small one), or else the start of a fetch of the blob, which is dropped once its
    * pack entry header gave the size.
    */
-  async blobSize(oid: string, signal: AbortSignal): Promise<number> {
+  async blobSize(oid: string, signal: AbortSignal, at?: string): Promise<number> {
     const known = this.cache.has(oid) ? this.cache.get(oid)!.length : this.sizes.get(oid);
     if (known !== undefined) return known;
+    if ((await this.strategy(signal)) === 'tip-only') return (await this.#fromTip(oid, 'blob', signal, at)).data.length;
     const info = await this.remote.objectInfo([oid], { signal });
     let size = info?.get(oid);
     if (size === undefined) {
@@ -107,9 +127,38 @@ export class GitObjects {
     const wanted = new Set(wants);
     for await (const obj of this.remote.fetch({ wants, ...opts }, signal === undefined ? {} : { signal })) {
       if (wanted.has(obj.oid) || obj.type === 'commit') out.set(obj.oid, obj);
-      if (obj.type === 'tree' || obj.type === 'commit') this.cache.set(obj.oid, obj.data);
+      this.#keep(obj);
     }
     return out;
+  }
+
+  /** Trees and commits are always kept; small blobs too when they came along (only a tip-only server sends them). */
+  #keep(obj: PackObject): void {
+    if (obj.type === 'tree' || obj.type === 'commit') this.cache.set(obj.oid, obj.data);
+    else if (obj.type === 'blob') {
+      this.sizes.set(obj.oid, obj.data.length);
+      if (obj.data.length <= this.opts.cacheBlobBytes) this.cache.set(obj.oid, obj.data);
+    }
+  }
+
+  /**
+   * An object from a tip-only server: the tip commit `at` (or the newest known) with its whole tree, depth 1.
+   * A large blob is held whole while it is sent on (such a server cannot send one blob alone).
+   */
+  async #fromTip(oid: string, type: 'tree' | 'blob', signal: AbortSignal | undefined, at: string | undefined): Promise<PackObject> {
+    const tip = at ?? this.opts.knownTip();
+    if (tip === null || tip === undefined) {
+      throw new StoreError('upstream', `cannot fetch ${type} ${oid}`, 'the git host serves only ref tips, and no tip is known yet');
+    }
+    let found: PackObject | undefined;
+    for await (const obj of this.remote.fetch({ wants: [tip], depth: 1 }, signal === undefined ? {} : { signal })) {
+      if (obj.oid === oid) found = obj;
+      this.#keep(obj);
+    }
+    if (found === undefined || found.type !== type) {
+      throw new StoreError('upstream', `the git host did not send ${type} ${oid}`, `it is not in the tree of commit ${tip}`);
+    }
+    return found;
   }
 
   /** Starts a fetch of one blob: its size is known once this resolves; `close` releases the response. */

@@ -66,7 +66,9 @@ export class GitStore implements Store {
     this.remote = new Remote({ observer: this.#metrics, ...opts.remote });
     this.cache = new ObjectCache(opts.cacheBytes);
     const cache = this.cache;
-    this.#objects = new GitObjects(this.remote, cache, { cacheBlobBytes: opts.cacheBlobBytes, blobSizes: opts.blobSizes });
+    this.#objects = new GitObjects(this.remote, cache, {
+      cacheBlobBytes: opts.cacheBlobBytes, blobSizes: opts.blobSizes, knownTip: () => this.#tip.value,
+    });
     this.#keys = new KeyIndex({ window: opts.idempotencyWindow, fetchCommits: (commit, depth) => this.#commitsFrom(commit, depth) });
     this.#metrics.objectCache(() => ({ hits: cache.hits, misses: cache.misses, bytes: cache.bytes }));
     this.#queue = new WriteQueue({
@@ -155,13 +157,13 @@ export class GitStore implements Store {
     const tip = await this.#commitFor(opts.ref, signal);
     if (tip === null) throw notFound(path, `branch ${this.#opts.branch} does not exist yet`);
     const root = await this.#rootAt(tip, opts.ref, signal);
-    const found = await lookupPath((oid) => this.#objects.loadTree(oid, signal), root, path.split('/'));
+    const found = await lookupPath((oid) => this.#objects.loadTree(oid, signal, tip), root, path.split('/'));
     if (found.kind !== 'file') throw refusal('GET', path, found)!;
     const version = { etag: found.oid, commit: tip };
     const want = opts.want(version);
     if (want === 'none') return { ...version, want };
-    if (want === 'size') return { ...version, want, size: await this.#objects.blobSize(found.oid, signal) };
-    return { ...version, want, ...(await this.#objects.readBlob(found.oid, signal)) };
+    if (want === 'size') return { ...version, want, size: await this.#objects.blobSize(found.oid, signal, tip) };
+    return { ...version, want, ...(await this.#objects.readBlob(found.oid, signal, tip)) };
   }
 
   async #listOnce(dir: string, opts: ListOptions, cursor: Cursor | undefined, signal: AbortSignal): Promise<Listing> {
@@ -174,11 +176,15 @@ export class GitStore implements Store {
     }
     const root = await this.#rootAt(commit, cursor === undefined ? opts.ref : commit, signal);
     const found = dir === '' ? { kind: 'dir' as const, oid: root }
-      : await lookupPath((oid) => this.#objects.loadTree(oid, signal), root, dir.split('/'));
+      : await lookupPath((oid) => this.#objects.loadTree(oid, signal, commit), root, dir.split('/'));
     if (found.kind !== 'dir') {
       throw notFound(prefix, found.kind === 'absent' ? undefined : `${dir} is a ${found.kind === 'file' ? 'file' : 'submodule'}, not a directory`);
     }
-    const trees = { cache: this.cache, sizes: this.#objects.sizes, remote: this.remote, loadTree: (oid: string) => this.#objects.loadTree(oid, signal), signal };
+    const trees = {
+      cache: this.cache, sizes: this.#objects.sizes, remote: this.remote, signal,
+      loadTree: (oid: string) => this.#objects.loadTree(oid, signal, commit),
+      byId: (await this.#objects.strategy(signal)) === 'by-id',
+    };
     const all = await entriesBelow(trees, found.oid, prefix, opts.recursive === true);
     return pageOf(all, prefix, commit, cursor?.position ?? 0, opts.limit);
   }
