@@ -28,6 +28,7 @@ t.test('defaults', async (t) => {
     contentTypeMode: 'json',
     maxCommitOperations: 1000,
     idempotencyWindow: 1000,
+    gitVerifyPush: false,
     dataDir: resolve('./data'),
     logLevel: 'info',
     apiTokens: [],
@@ -48,13 +49,13 @@ t.test('every variable is read', async (t) => {
     REQUEST_TIMEOUT_MS: '0', SHUTDOWN_GRACE_MS: '250', DATA_DIR: '/var/lib/gitrest', LOG_LEVEL: 'warn',
     HEADERS_TIMEOUT_MS: '400', BODY_IDLE_TIMEOUT_MS: '0', API_TOKENS_RW: 'rw-token-0123456789', METRICS_PUBLIC: 'TRUE',
     CACHE_BYTES: '0', SPOOL_THRESHOLD_BYTES: '4096', READY_TIMEOUT_MS: '700', EMBEDDED_GIT_PORT: '9418',
-    CONTENT_TYPE_MODE: 'extension', COMMIT_MAX_OPERATIONS: '10', IDEMPOTENCY_WINDOW: '50',
+    CONTENT_TYPE_MODE: 'extension', COMMIT_MAX_OPERATIONS: '10', IDEMPOTENCY_WINDOW: '50', GIT_VERIFY_PUSH: 'true',
   });
   t.same(c, {
     port: 9000, host: '127.0.0.1', backendType: 'memory', gitRepoUrl: 'https://git.example.com/o/r.git',
     gitBranch: 'data/v1', authorName: 'Bot', authorEmail: 'bot@example.com',
     commitMessageTemplate: 'api: {method} {path} ({method})', maxBodyBytes: 1024, gitTimeoutMs: 500,
-    requestTimeoutMs: 0, shutdownGraceMs: 250, contentTypeMode: 'extension', maxCommitOperations: 10, idempotencyWindow: 50, dataDir: '/var/lib/gitrest', logLevel: 'warn',
+    requestTimeoutMs: 0, shutdownGraceMs: 250, contentTypeMode: 'extension', maxCommitOperations: 10, idempotencyWindow: 50, gitVerifyPush: true, dataDir: '/var/lib/gitrest', logLevel: 'warn',
     headersTimeoutMs: 400, bodyIdleTimeoutMs: 0, apiTokens: [{ token: 'rw-token-0123456789', access: 'rw' }],
     metricsPublic: true, cacheBytes: 0, spoolThresholdBytes: 4096, readyTimeoutMs: 700, embeddedGitPort: 9418,
     loopbackByDefault: false,

@@ -71,6 +71,8 @@ export interface Config {
   metricsPublic: boolean;
   /** Bound on the Git store's cache of immutable objects, in bytes. */
   cacheBytes: number;
+  /** Confirm every accepted push with a ref lookup before answering (for hosts that acknowledge what they drop). */
+  gitVerifyPush: boolean;
   /** First-parent commits in which an Idempotency-Key is looked for. */
   idempotencyWindow: number;
   /** Request bodies larger than this are spooled to a temporary file instead of held in memory. */
@@ -119,6 +121,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     apiTokens: apiTokens(get),
     metricsPublic: flag(get, 'METRICS_PUBLIC', false),
     cacheBytes: integer(get, 'CACHE_BYTES', DEFAULT_CACHE_BYTES, 0, Number.MAX_SAFE_INTEGER),
+    gitVerifyPush: flag(get, 'GIT_VERIFY_PUSH', false),
     idempotencyWindow: integer(get, 'IDEMPOTENCY_WINDOW', DEFAULT_IDEMPOTENCY_WINDOW, 1, 100_000),
     spoolThresholdBytes: integer(get, 'SPOOL_THRESHOLD_BYTES', DEFAULT_SPOOL_THRESHOLD_BYTES, 0, Number.MAX_SAFE_INTEGER),
     loopbackByDefault: false,

@@ -1,12 +1,14 @@
 // Builds the Git-backed store from the server's configuration (the store itself knows nothing of env vars).
-import type { EngineMetrics } from '../store/engine-metrics.js';
+import type { EngineMetrics, StoreLog } from '../store/engine-metrics.js';
 import { GitStore } from '../store/git-store.js';
 import { formatCommitMessage, type Config } from './config.js';
 
 /** Builds the store the server runs on from its configuration (GIT_REPO_URL must be resolved by then). */
-export function createGitStore(config: Config, repoUrl: string, metrics?: EngineMetrics): GitStore {
+export function createGitStore(config: Config, repoUrl: string, metrics?: EngineMetrics, log?: StoreLog): GitStore {
   return new GitStore({
     ...(metrics === undefined ? {} : { metrics }),
+    ...(log === undefined ? {} : { log }),
+    verifyPush: config.gitVerifyPush,
     remote: {
       url: repoUrl,
       ...(config.credentials === undefined ? {} : { credentials: config.credentials }),

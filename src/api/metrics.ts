@@ -45,6 +45,7 @@ export class ApiMetrics implements EngineMetrics {
   private readonly pushWrites: Histogram;
   private readonly lostRaces: Counter;
   private readonly inDoubt: Counter;
+  private readonly notApplied: Counter;
   private readonly cacheHits: Counter;
   private readonly cacheMisses: Counter;
   private readonly cacheBytes: Gauge;
@@ -92,6 +93,9 @@ export class ApiMetrics implements EngineMetrics {
     this.inDoubt = r.register(new Counter('gitrest_push_in_doubt_total',
       'Readings back of the branch after a push without a clear answer, by what they found.', ['resolution']));
     for (const resolution of RESOLUTIONS) this.inDoubt.touch({ resolution });
+    this.notApplied = r.register(new Counter('gitrest_push_not_applied_total',
+      'Pushes the Git host reported accepted that the branch does not hold, by when that was found.', ['when']));
+    for (const when of ['verified', 'later']) this.notApplied.touch({ when });
     this.cacheHits = r.register(new Counter('gitrest_object_cache_hits_total', 'Object cache lookups that hit.'));
     this.cacheMisses = r.register(new Counter('gitrest_object_cache_misses_total', 'Object cache lookups that missed.'));
     this.cacheBytes = r.register(new Gauge('gitrest_object_cache_bytes', 'Bytes held by the object cache.'));
@@ -124,6 +128,10 @@ export class ApiMetrics implements EngineMetrics {
 
   pushInDoubt(resolution: InDoubtResolution): void {
     this.inDoubt.inc({ resolution });
+  }
+
+  pushNotApplied(when: 'verified' | 'later'): void {
+    this.notApplied.inc({ when });
   }
 
   objectCache(read: () => ObjectCacheStats): void {

@@ -106,7 +106,7 @@ async function openBackend(config: Config, logger: Logger, metrics: ApiMetrics):
     }
     const { createGitStore } = await importOrExplain(() => import('./git-backend.js'),
       'the Git backend is missing from this build; set BACKEND_TYPE=memory or rebuild with `npm run build`');
-    const store: Store = await createGitStore(config, repoUrl, metrics);
+    const store: Store = await createGitStore(config, repoUrl, metrics, (level, message, fields) => logger[level](message, fields));
     const started = embedded;
     return {
       store,

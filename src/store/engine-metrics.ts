@@ -18,6 +18,11 @@ export interface EngineMetrics extends GitHostObserver {
   lostRace(): void;
   /** A push got no clear answer. Told once more per reading back, with what that reading found. */
   pushInDoubt(resolution: InDoubtResolution): void;
+  /**
+   * The host reported a push as accepted but the branch does not hold it (a broken server): found by
+   * GIT_VERIFY_PUSH before answering, or afterwards by the next ref lookup.
+   */
+  pushNotApplied(when: 'verified' | 'later'): void;
   /** Where the object cache's counts can be read at any time. */
   objectCache(read: () => ObjectCacheStats): void;
 }
@@ -27,5 +32,9 @@ export const NO_ENGINE_METRICS: EngineMetrics = {
   pushed() {},
   lostRace() {},
   pushInDoubt() {},
+  pushNotApplied() {},
   objectCache() {},
 };
+
+/** Where the store says what an operator should know (the API passes its logger). */
+export type StoreLog = (level: 'info' | 'warn' | 'error', message: string, fields?: Record<string, unknown>) => void;

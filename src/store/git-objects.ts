@@ -25,6 +25,8 @@ export interface GitObjectsOptions {
   blobSizes: number;
   /** The newest branch tip known: where a tip-only server is asked for an object no read names a commit for. */
   knownTip(): string | null | undefined;
+  /** Told once, when the server's fetch strategy is first learned. */
+  onStrategy?(strategy: FetchStrategy): void;
 }
 
 export class GitObjects {
@@ -49,7 +51,10 @@ export class GitObjects {
 
   /** How this server serves objects; learned with its capabilities (the first exchange tells). */
   async strategy(signal?: AbortSignal): Promise<FetchStrategy> {
-    this.#strategy ??= await this.remote.fetchStrategy(signal === undefined ? {} : { signal });
+    if (this.#strategy === undefined) {
+      this.#strategy = await this.remote.fetchStrategy(signal === undefined ? {} : { signal });
+      this.opts.onStrategy?.(this.#strategy);
+    }
     return this.#strategy;
   }
 

@@ -23,6 +23,7 @@ import { ObjectCache } from './object-cache.js';
 import { GitObjects } from './git-objects.js';
 import { lookupPath } from './tree-edit.js';
 import { KeyIndex, withKeyTrailers } from './idempotency.js';
+import { AcknowledgedPush, headOnBranch } from './push-check.js';
 import { stageCommit, stageRestWrite, type StagedWrite } from './transaction.js';
 import {
   StoreError, type BodySource, type ConditionalRead, type ConditionalReadOptions, type History, type HistoryOptions, type Listing,
@@ -53,6 +54,8 @@ export class GitStore implements Store {
   readonly #metrics: EngineMetrics;
   /** The newest tip this process saw or made; a write starts from it without asking the remote first. */
   readonly #tip = new KnownTip();
+  /** The last acknowledged push, until a ref lookup shows it on the branch. */
+  readonly #acknowledged: AcknowledgedPush;
   /** Which recent commits carry which idempotency key. */
   readonly #keys: KeyIndex;
   /** Writes in flight by idempotency key: a repeat waits for the first. */
@@ -68,7 +71,11 @@ export class GitStore implements Store {
     const cache = this.cache;
     this.#objects = new GitObjects(this.remote, cache, {
       cacheBlobBytes: opts.cacheBlobBytes, blobSizes: opts.blobSizes, knownTip: () => this.#tip.value,
+      onStrategy: (strategy) => opts.log('info', `git host ${this.remote.serverAgent ?? '(no agent)'}: protocol v${this.remote.protocolVersion}, ` +
+        (strategy === 'by-id' ? 'objects fetched by id' : 'only ref tips can be fetched (whole trees of the tip)'),
+      { agent: this.remote.serverAgent, protocol: this.remote.protocolVersion, strategy }),
     });
+    this.#acknowledged = new AcknowledgedPush({ objects: this.#objects, metrics: this.#metrics, log: opts.log, depth: opts.landedDepth });
     this.#keys = new KeyIndex({ window: opts.idempotencyWindow, fetchCommits: (commit, depth) => this.#commitsFrom(commit, depth) });
     this.#metrics.objectCache(() => ({ hits: cache.hits, misses: cache.misses, bytes: cache.bytes }));
     this.#queue = new WriteQueue({
@@ -93,6 +100,7 @@ export class GitStore implements Store {
   /** One ref lookup at the remote (readiness): resolves once the host answered it. */
   async ping(signal?: AbortSignal): Promise<void> {
     await this.#readTip(signal);
+    await this.#objects.strategy(signal);
   }
 
   /** A read, retried as a whole on transient failures; `retries` says how many it took. */
@@ -270,7 +278,7 @@ export class GitStore implements Store {
     const ticket = this.#tip.ask();
     const refs = await this.remote.lsRefs([this.#ref], signal === undefined ? {} : { signal });
     const tip = refs.refs.get(this.#ref) ?? null;
-    this.#tip.answer(ticket, tip);
+    if (this.#tip.answer(ticket, tip)) this.#acknowledged.seen(tip, ticket);
     return tip;
   }
 
@@ -318,7 +326,8 @@ export class GitStore implements Store {
     }
     const ref = result.refs.find((r) => r.ref === this.#ref);
     if (result.ok && ref?.status === 'ok') {
-      this.#tip.made(to);
+      if (this.#opts.verifyPush && !(await this.#applied(from, to))) return false;
+      this.#acknowledged.made(to, from, this.#tip.made(to));
       this.#metrics.pushed(objects.filter((o) => o.type === 'commit').length);
       this.#objects.remember(objects);
       return true;
@@ -331,6 +340,19 @@ export class GitStore implements Store {
     }
     const why = ref?.status === 'error' ? ref.message : result.unpack;
     throw new StoreError('upstream', 'the git host refused the push', why);
+  }
+
+  /**
+   * GIT_VERIFY_PUSH: whether an acknowledged push is on the branch (one ref lookup when it is the tip). A push
+   * the host said `ok` to but did not apply is handled as a lost race: the batch is planned again and retried.
+   */
+  async #applied(from: string | null, to: string): Promise<boolean> {
+    this.#tip.forget();
+    const landed = await headOnBranch(this.#objects, await this.#readTip(), new Set([to]), from, this.#opts.landedDepth);
+    if (landed !== null) return true;
+    this.#metrics.pushNotApplied('verified');
+    this.#opts.log('warn', 'the git host acknowledged a push but the branch does not hold it; retrying the writes', { commit: to });
+    return false;
   }
 
   /** The first-parent commits from `commit` down, `depth` of them at most, in one request (no trees). */
@@ -356,34 +378,12 @@ export class GitStore implements Store {
   }
 
   /**
-   * After pushes that got no clear answer: reads the tip and walks its first parents for one of their heads.
-   * The walk stops at the oldest push's base (every head was built on it or above it) or the root, and
-   * gives up after `landedDepth` commits, fetched in one request of commits only (tree:0) as deep as needed.
+   * After pushes that got no clear answer: reads the tip and walks its first parents for one of their heads,
+   * down to the oldest push's base, at most `landedDepth` commits.
    */
   async #findLanded(pushes: readonly PushInDoubt[]): Promise<string | null> {
     const heads = new Set(pushes.map((p) => p.head));
-    const floor = pushes[0]?.base ?? null;
-    const depth = this.#opts.landedDepth;
-    const fetched = new Map<string, Buffer>();
-    let commit = await this.#readTip();
-    for (let seen = 0; commit !== null; seen++) {
-      if (heads.has(commit)) return commit;
-      if (commit === floor) return null;
-      if (seen >= depth) {
-        throw new StoreError('unavailable', 'cannot tell whether the write was applied',
-          `the branch moved more than ${depth} commits since it was pushed`);
-      }
-      let data = fetched.get(commit) ?? this.cache.get(commit);
-      if (data === undefined) {
-        for (const [oid, o] of await this.#objects.fetch([commit], { depth: depth - seen, filter: 'tree:0' })) {
-          if (o.type === 'commit') fetched.set(oid, o.data);
-        }
-        data = fetched.get(commit);
-        if (data === undefined) throw new StoreError('upstream', `the git host did not send commit ${commit}`);
-      }
-      commit = decodeCommit(data).parents[0] ?? null;
-    }
-    return null; // the root: none of ours is on the branch
+    return headOnBranch(this.#objects, await this.#readTip(), heads, pushes[0]?.base ?? null, this.#opts.landedDepth);
   }
 }
 

@@ -32,9 +32,10 @@ export class KnownTip {
     return true;
   }
 
-  /** Our push that made `tip` was accepted: it is the tip now. */
-  made(tip: string): void {
+  /** Our push that made `tip` was accepted: it is the tip now. Returns the event's number. */
+  made(tip: string): number {
     this.#set(tip);
+    return this.#since;
   }
 
   /** What is known may be wrong (a push refused or without an answer): the next write must look first. */

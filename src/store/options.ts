@@ -5,7 +5,7 @@
  * left unset and an option left out mean the same thing.
  */
 import type { RemoteOptions } from '../protocol/remote.js';
-import { NO_ENGINE_METRICS, type EngineMetrics } from './engine-metrics.js';
+import { NO_ENGINE_METRICS, type EngineMetrics, type StoreLog } from './engine-metrics.js';
 
 /** Largest request body (MAX_BODY_BYTES). */
 export const DEFAULT_MAX_BODY_BYTES = 100 * 1024 * 1024;
@@ -62,6 +62,10 @@ export interface GitStoreOptions {
   now?: () => Date;
   /** Told about exchanges with the host, pushes and the object cache; default: nobody. */
   metrics?: EngineMetrics;
+  /** Confirm every accepted push with a ref lookup before answering it (GIT_VERIFY_PUSH); default false. */
+  verifyPush?: boolean;
+  /** Where the store logs what an operator should know; default: nowhere. */
+  log?: StoreLog;
 }
 
 /** The options with every default filled in. */
@@ -88,6 +92,8 @@ export function resolveGitStoreOptions(opts: GitStoreOptions): ResolvedGitStoreO
     maxBatch: opts.maxBatch ?? 64,
     now: opts.now ?? (() => new Date()),
     metrics: opts.metrics ?? NO_ENGINE_METRICS,
+    verifyPush: opts.verifyPush ?? false,
+    log: opts.log ?? (() => {}),
   });
 }
 
