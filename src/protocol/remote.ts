@@ -121,6 +121,14 @@ export class Remote {
     return fetchStrategy(this.uploadCaps!.version, this.uploadCaps!.capabilities);
   }
 
+  /**
+   * Whether the server has told its upload-pack capabilities: a v0 server says nothing for an empty
+   * repository (no refs, no capability line), so what fetchStrategy() answers then is a guess.
+   */
+  get capabilitiesKnown(): boolean {
+    return this.uploadCaps !== undefined && this.uploadCaps.capabilities.size > 0;
+  }
+
   /** What the server says it is (its `agent` capability), once its capabilities are known. */
   get serverAgent(): string | undefined {
     return this.uploadCaps?.capabilities.get(CAP.AGENT);

@@ -51,11 +51,13 @@ export class GitObjects {
 
   /** How this server serves objects; learned with its capabilities (the first exchange tells). */
   async strategy(signal?: AbortSignal): Promise<FetchStrategy> {
-    if (this.#strategy === undefined) {
-      this.#strategy = await this.remote.fetchStrategy(signal === undefined ? {} : { signal });
-      this.opts.onStrategy?.(this.#strategy);
-    }
-    return this.#strategy;
+    if (this.#strategy !== undefined) return this.#strategy;
+    const strategy = await this.remote.fetchStrategy(signal === undefined ? {} : { signal });
+    // An empty repository's v0 advertisement tells nothing: ask again once it has a commit.
+    if (!this.remote.capabilitiesKnown) return strategy;
+    this.#strategy = strategy;
+    this.opts.onStrategy?.(strategy);
+    return strategy;
   }
 
   async loadTree(oid: string, signal?: AbortSignal, at?: string): Promise<Buffer> {
