@@ -17,6 +17,8 @@ export const DEFAULT_CACHE_BYTES = 16 * 1024 * 1024;
 export const DEFAULT_CACHE_BLOB_BYTES = 64 * 1024;
 /** Blob sizes remembered for HEAD (about 150 bytes each). */
 export const DEFAULT_BLOB_SIZES = 100_000;
+/** How often the change feed looks up the tip while anyone watches (WATCH_POLL_MS). */
+export const DEFAULT_WATCH_POLL_MS = 1000;
 /** Longest Retry-After a retry waits for. */
 export const DEFAULT_MAX_RETRY_AFTER_MS = 5_000;
 /** The HTTP client's own headers timeout when the remote options set none (see src/protocol/http.ts). */
@@ -56,6 +58,8 @@ export interface GitStoreOptions {
   maxBatch?: number;
   /** The clock commits are dated by; default the system clock. */
   now?: () => Date;
+  /** How often the change feed looks up the tip while anyone watches; default DEFAULT_WATCH_POLL_MS. */
+  watchPollMs?: number;
   /** Told about exchanges with the host, pushes and the object cache; default: nobody. */
   metrics?: EngineMetrics;
 }
@@ -82,6 +86,7 @@ export function resolveGitStoreOptions(opts: GitStoreOptions): ResolvedGitStoreO
     landedDepth: opts.landedDepth ?? 20,
     maxBatch: opts.maxBatch ?? 64,
     now: opts.now ?? (() => new Date()),
+    watchPollMs: opts.watchPollMs ?? DEFAULT_WATCH_POLL_MS,
     metrics: opts.metrics ?? NO_ENGINE_METRICS,
   });
 }
