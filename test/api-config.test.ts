@@ -32,6 +32,9 @@ t.test('defaults', async (t) => {
     metricsPublic: false,
     cacheBytes: 16 * 1024 * 1024,
     spoolThresholdBytes: 1024 * 1024,
+    watchPollMs: 1000,
+    maxWatchers: 100,
+    watchHeartbeatMs: 15_000,
   });
   t.equal(formatCommitMessage(c.commitMessageTemplate, 'POST', 'users/alice.json'), 'POST users/alice.json');
   // Empty variables (as docker-compose leaves them) count as unset.
@@ -46,7 +49,7 @@ t.test('every variable is read', async (t) => {
     REQUEST_TIMEOUT_MS: '0', SHUTDOWN_GRACE_MS: '250', DATA_DIR: '/var/lib/gitrest', LOG_LEVEL: 'warn',
     HEADERS_TIMEOUT_MS: '400', BODY_IDLE_TIMEOUT_MS: '0', API_TOKENS_RW: 'rw-token-0123456789', METRICS_PUBLIC: 'TRUE',
     CACHE_BYTES: '0', SPOOL_THRESHOLD_BYTES: '4096', READY_TIMEOUT_MS: '700', EMBEDDED_GIT_PORT: '9418',
-    CONTENT_TYPE_MODE: 'extension',
+    CONTENT_TYPE_MODE: 'extension', WATCH_POLL_MS: '250', MAX_WATCHERS: '7', WATCH_HEARTBEAT_MS: '5000',
   });
   t.same(c, {
     port: 9000, host: '127.0.0.1', backendType: 'memory', gitRepoUrl: 'https://git.example.com/o/r.git',
@@ -55,7 +58,7 @@ t.test('every variable is read', async (t) => {
     requestTimeoutMs: 0, shutdownGraceMs: 250, contentTypeMode: 'extension', dataDir: '/var/lib/gitrest', logLevel: 'warn',
     headersTimeoutMs: 400, bodyIdleTimeoutMs: 0, apiTokens: [{ token: 'rw-token-0123456789', access: 'rw' }],
     metricsPublic: true, cacheBytes: 0, spoolThresholdBytes: 4096, readyTimeoutMs: 700, embeddedGitPort: 9418,
-    loopbackByDefault: false,
+    watchPollMs: 250, maxWatchers: 7, watchHeartbeatMs: 5000, loopbackByDefault: false,
   });
   t.equal(formatCommitMessage(c.commitMessageTemplate, 'PUT', 'a/b'), 'api: PUT a/b (PUT)');
   t.equal(loadConfig({ PORT: '0' }).port, 0, 'port 0 (any free port) is allowed');
@@ -101,6 +104,9 @@ t.test('invalid values: a ConfigError whose message is one line naming the varia
     [{ BODY_IDLE_TIMEOUT_MS: '30s' }, /^BODY_IDLE_TIMEOUT_MS must be a whole number/],
     [{ CACHE_BYTES: '32MiB' }, /^CACHE_BYTES must be a whole number/],
     [{ SPOOL_THRESHOLD_BYTES: '-1' }, /^SPOOL_THRESHOLD_BYTES must be a whole number/],
+    [{ WATCH_POLL_MS: '5' }, /^WATCH_POLL_MS must be a whole number from 10 /],
+    [{ MAX_WATCHERS: 'lots' }, /^MAX_WATCHERS must be a whole number/],
+    [{ WATCH_HEARTBEAT_MS: '0' }, /^WATCH_HEARTBEAT_MS must be a whole number from 10 /],
     [{ METRICS_PUBLIC: 'maybe' }, /^METRICS_PUBLIC must be true or false \(got "maybe"\)/],
   ];
   for (const [env, message] of cases) expectConfigError(t, env, message);

@@ -21,6 +21,7 @@ export function createGitStore(config: Config, repoUrl: string, metrics?: Engine
     maxBodyBytes: config.maxBodyBytes,
     cacheBytes: config.cacheBytes,
     spoolThresholdBytes: config.spoolThresholdBytes,
+    watchPollMs: config.watchPollMs,
     writeDeadlineMs: Math.max(config.gitTimeoutMs * 2, 10_000),
   });
 }

@@ -15,6 +15,7 @@ import { ConfigError, loadConfig, redact, redactedConfig, secretsOf, type Config
 import { createLogger, type Logger } from './logger.js';
 import { ApiMetrics } from './metrics.js';
 import { Readiness } from './readiness.js';
+import { WatchStreams } from './watch.js';
 
 export interface ServerOverrides {
   /** Use this store instead of building one from the config. The caller keeps ownership: close() leaves it open. */
@@ -54,7 +55,8 @@ export async function startServer(config: Config, overrides: ServerOverrides = {
     : await openBackend(config, logger, metrics);
 
   const readiness = new Readiness(backend.store, { timeoutMs: config.readyTimeoutMs });
-  const server = createServer({ store: backend.store, config, metrics, logger, readiness });
+  const watchers = new WatchStreams();
+  const server = createServer({ store: backend.store, config, metrics, logger, readiness, watchers });
   const requests = trackRequests(server);
   try {
     await listenOrExplain(server, port, host);
@@ -67,6 +69,8 @@ export async function startServer(config: Config, overrides: ServerOverrides = {
   const close = (): Promise<void> => {
     closing ??= (async () => {
       readiness.stop();
+      // Change feeds never finish by themselves: end them first, so the drain waits only for real requests.
+      watchers.close();
       const inFlight = requests.active.size;
       const cut = await drain(server, config.shutdownGraceMs, logger, requests.active);
       await backend.close();
