@@ -74,6 +74,7 @@ export class WatchStreams {
           prefix,
           ...(since === undefined ? {} : { since }),
           onStart: (from) => {
+            if (!this.#open.has(end)) return; // the client left first
             started = true;
             res.writeHead(200, HEADERS);
             // Tells the client (and tests) where the stream starts; comments are ignored by EventSource.
@@ -82,6 +83,8 @@ export class WatchStreams {
             heartbeat.unref();
           },
           onEvent: (e) => {
+            // Once a stream is finished nothing more is written, whatever the feed still delivers.
+            if (!this.#open.has(end)) return;
             res.write(frameOf(e));
             if (res.writableLength > bufferBytes) {
               out.error = `watcher too slow: more than ${bufferBytes} bytes unsent; disconnected`;
