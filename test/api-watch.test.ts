@@ -222,6 +222,22 @@ t.test('100 watchers cost one poll per interval, not one per watcher', async (t)
   await Promise.all(watchers.map((w) => w.close()));
 });
 
+t.test('a force push under a live stream ends it; resuming from the lost history is 410', async (t) => {
+  const server = await startFixtureServer(t);
+  const repo = await server.createRepo('rewrite', { seed: [[{ path: 'x.txt', content: '0' }]] });
+  const api = await startApi(t, { repoUrl: repo.url, env: FAST });
+  const w = await watch(api);
+  const lost = (await api.request('PUT', '/x.txt', '1')).headers['x-commit'] as string;
+  await w.waitFor(1);
+  const tree = await gitText(['rev-parse', 'main^{tree}'], { cwd: repo.dir });
+  const orphan = await gitText(['commit-tree', tree, '-m', 'rewritten'], { cwd: repo.dir });
+  await gitText(['update-ref', 'refs/heads/main', orphan], { cwd: repo.dir });
+  await w.until('the end of the stream', () => w.ended !== undefined);
+  t.equal(w.ended, 'clean');
+  t.same(w.ids(), [lost]);
+  t.equal((await api.request('GET', '/_watch', undefined, { 'last-event-id': lost })).status, 410);
+});
+
 t.test('heartbeats, and shutdown ends every stream cleanly', async (t) => {
   const server = await startFixtureServer(t);
   const repo = await server.createRepo('stop', { seed: [[{ path: 'x.txt', content: '0' }]] });
