@@ -118,6 +118,18 @@ t.test('a watcher sees our write, a foreign push and another replica, in order, 
   await w.close();
 });
 
+t.test('our own write arrives at once, without waiting for the next poll', async (t) => {
+  const server = await startFixtureServer(t);
+  const repo = await server.createRepo('own', { seed: [[{ path: 'x.txt', content: '0' }]] });
+  // A poll every ten minutes: only the wake-up after our push can deliver within the test's wait.
+  const api = await startApi(t, { repoUrl: repo.url, env: { WATCH_POLL_MS: '600000' } });
+  const w = await watch(api);
+  const put = await api.request('PUT', '/x.txt', '1');
+  await w.waitFor(1);
+  t.same(w.ids(), [put.headers['x-commit']]);
+  await w.close();
+});
+
 t.test('resume with Last-Event-ID or since misses nothing and repeats nothing', async (t) => {
   const server = await startFixtureServer(t);
   const repo = await server.createRepo('resume', { seed: [[{ path: 'a.txt', content: '0' }]] });
