@@ -130,6 +130,22 @@ t.test('our own write arrives at once, without waiting for the next poll', async
   await w.close();
 });
 
+t.test('a Git host outage delays events but loses none', async (t) => {
+  const server = await startFixtureServer(t);
+  const repo = await server.createRepo('outage', { seed: [[{ path: 'x.txt', content: '0' }]] });
+  const api = await startApi(t, { repoUrl: repo.url, env: FAST });
+  const w = await watch(api);
+  await server.stop();
+  const during = await commitFiles(repo.dir, [{ path: 'y.txt', content: '1' }], 'while the host was down');
+  await new Promise((r) => setTimeout(r, 200)); // a few failed polls
+  t.equal(w.events.length, 0);
+  await server.restart();
+  await w.waitFor(1);
+  t.same(w.ids(), [during]);
+  t.equal(w.ended, undefined, 'the stream stayed open');
+  await w.close();
+});
+
 t.test('resume with Last-Event-ID or since misses nothing and repeats nothing', async (t) => {
   const server = await startFixtureServer(t);
   const repo = await server.createRepo('resume', { seed: [[{ path: 'a.txt', content: '0' }]] });
