@@ -6,6 +6,7 @@ import { request } from 'undici';
 import { startFixtureServer } from '../fixtures/git-server.js';
 import { commitFiles, gitText } from '../fixtures/repo.js';
 import { startApi, type Api } from '../fixtures/api-server.js';
+import { createLogger } from '../src/api/logger.js';
 
 interface Event {
   id: string;
@@ -133,16 +134,21 @@ t.test('our own write arrives at once, without waiting for the next poll', async
 t.test('a Git host outage delays events but loses none', async (t) => {
   const server = await startFixtureServer(t);
   const repo = await server.createRepo('outage', { seed: [[{ path: 'x.txt', content: '0' }]] });
-  const api = await startApi(t, { repoUrl: repo.url, env: FAST });
+  const lines: string[] = [];
+  const logger = createLogger({ level: 'warn', write: (line) => lines.push(line) });
+  const api = await startApi(t, { repoUrl: repo.url, env: FAST, overrides: { logger } });
   const w = await watch(api);
   await server.stop();
   const during = await commitFiles(repo.dir, [{ path: 'y.txt', content: '1' }], 'while the host was down');
-  await new Promise((r) => setTimeout(r, 200)); // a few failed polls
+  const warned = () => lines.filter((l) => l.includes('change feed: cannot read the branch')).length;
+  await w.until('a failed poll to be logged', () => warned() > 0);
+  await new Promise((r) => setTimeout(r, 300)); // room for several more failed polls, 50 ms apart
   t.equal(w.events.length, 0);
   await server.restart();
   await w.waitFor(1);
   t.same(w.ids(), [during]);
   t.equal(w.ended, undefined, 'the stream stayed open');
+  t.equal(warned(), 1, 'one warning for the outage, not one per failed poll');
   await w.close();
 });
 

@@ -1,12 +1,15 @@
 // Builds the Git-backed store from the server's configuration (the store itself knows nothing of env vars).
 import type { EngineMetrics } from '../store/engine-metrics.js';
 import { GitStore } from '../store/git-store.js';
+import type { StoreError } from '../store/store.js';
 import { formatCommitMessage, type Config } from './config.js';
 
 /** Builds the store the server runs on from its configuration (GIT_REPO_URL must be resolved by then). */
-export function createGitStore(config: Config, repoUrl: string, metrics?: EngineMetrics): GitStore {
+export function createGitStore(config: Config, repoUrl: string, metrics?: EngineMetrics,
+  onWatchError?: (err: StoreError) => void): GitStore {
   return new GitStore({
     ...(metrics === undefined ? {} : { metrics }),
+    ...(onWatchError === undefined ? {} : { onWatchError }),
     remote: {
       url: repoUrl,
       ...(config.credentials === undefined ? {} : { credentials: config.credentials }),

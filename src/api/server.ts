@@ -110,7 +110,10 @@ async function openBackend(config: Config, logger: Logger, metrics: ApiMetrics):
     }
     const { createGitStore } = await importOrExplain(() => import('./git-backend.js'),
       'the Git backend is missing from this build; set BACKEND_TYPE=memory or rebuild with `npm run build`');
-    const store: Store = await createGitStore(config, repoUrl, metrics);
+    // Once per outage, not once per poll: watchers wait quietly for the host to come back.
+    const store: Store = await createGitStore(config, repoUrl, metrics, (err) => logger.warn(
+      'change feed: cannot read the branch; watchers get no events until it can',
+      { error: err.message, ...(err.detail === undefined ? {} : { detail: err.detail }) }));
     const started = embedded;
     return {
       store,

@@ -27,7 +27,7 @@ interface Subscriber {
 
 export interface ChangeFeedOptions {
   pollMs: number;
-  /** Told about a step that failed (the host unreachable…); the feed carries on at the next poll. */
+  /** Told when steps start failing (the host unreachable…), once until one succeeds; the feed carries on polling. */
   onError?: (err: StoreError) => void;
 }
 
@@ -42,6 +42,7 @@ export class ChangeFeed {
   #again = false;
   #timer: NodeJS.Timeout | undefined;
   #closed = false;
+  #failing = false;
   /** Steps run so far (tests and metrics: one per interval, however many subscribers). */
   steps = 0;
 
@@ -119,10 +120,12 @@ export class ChangeFeed {
     try {
       tip = await this.#src.readTip(signal);
       await this.#advance(tip, signal);
+      this.#failing = false;
     } catch (err) {
       if (this.#closed) return;
       const e = toStoreError(err);
-      this.#opts.onError?.(e);
+      if (!this.#failing) this.#opts.onError?.(e);
+      this.#failing = true;
       // Those still waiting to start learn why; live ones wait for the next poll, which starts from #last again.
       for (const sub of [...this.#subs]) if (!sub.live) this.#end(sub, e);
       return;

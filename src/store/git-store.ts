@@ -129,7 +129,7 @@ export class GitStore implements Store {
       cache: this.cache,
       readTip: (signal) => this.#readTip(signal),
       fetch: (wants, o, signal) => this.#objects.fetch(wants, o, signal),
-    }, { pollMs: this.#opts.watchPollMs });
+    }, { pollMs: this.#opts.watchPollMs, onError: this.#opts.onWatchError });
     return this.#feed.subscribe(opts);
   }
 

@@ -6,6 +6,7 @@
  */
 import type { RemoteOptions } from '../protocol/remote.js';
 import { NO_ENGINE_METRICS, type EngineMetrics } from './engine-metrics.js';
+import type { StoreError } from './store.js';
 
 /** Largest request body (MAX_BODY_BYTES). */
 export const DEFAULT_MAX_BODY_BYTES = 100 * 1024 * 1024;
@@ -60,6 +61,8 @@ export interface GitStoreOptions {
   now?: () => Date;
   /** How often the change feed looks up the tip while anyone watches; default DEFAULT_WATCH_POLL_MS. */
   watchPollMs?: number;
+  /** Told when the change feed's polls start failing (once until one succeeds); default: nobody. */
+  onWatchError?: (err: StoreError) => void;
   /** Told about exchanges with the host, pushes and the object cache; default: nobody. */
   metrics?: EngineMetrics;
 }
@@ -87,6 +90,7 @@ export function resolveGitStoreOptions(opts: GitStoreOptions): ResolvedGitStoreO
     maxBatch: opts.maxBatch ?? 64,
     now: opts.now ?? (() => new Date()),
     watchPollMs: opts.watchPollMs ?? DEFAULT_WATCH_POLL_MS,
+    onWatchError: opts.onWatchError ?? (() => {}),
     metrics: opts.metrics ?? NO_ENGINE_METRICS,
   });
 }
