@@ -35,6 +35,9 @@ t.test('defaults', async (t) => {
     metricsPublic: false,
     cacheBytes: 16 * 1024 * 1024,
     spoolThresholdBytes: 1024 * 1024,
+    watchPollMs: 1000,
+    maxWatchers: 100,
+    watchHeartbeatMs: 15_000,
   });
   t.equal(formatCommitMessage(c.commitMessageTemplate, 'POST', 'users/alice.json'), 'POST users/alice.json');
   // Empty variables (as docker-compose leaves them) count as unset.
@@ -50,6 +53,7 @@ t.test('every variable is read', async (t) => {
     HEADERS_TIMEOUT_MS: '400', BODY_IDLE_TIMEOUT_MS: '0', API_TOKENS_RW: 'rw-token-0123456789', METRICS_PUBLIC: 'TRUE',
     CACHE_BYTES: '0', SPOOL_THRESHOLD_BYTES: '4096', READY_TIMEOUT_MS: '700', EMBEDDED_GIT_PORT: '9418',
     CONTENT_TYPE_MODE: 'extension', COMMIT_MAX_OPERATIONS: '10', IDEMPOTENCY_WINDOW: '50', GIT_VERIFY_PUSH: 'true',
+    WATCH_POLL_MS: '250', MAX_WATCHERS: '7', WATCH_HEARTBEAT_MS: '5000',
   });
   t.same(c, {
     port: 9000, host: '127.0.0.1', backendType: 'memory', gitRepoUrl: 'https://git.example.com/o/r.git',
@@ -58,7 +62,7 @@ t.test('every variable is read', async (t) => {
     requestTimeoutMs: 0, shutdownGraceMs: 250, contentTypeMode: 'extension', maxCommitOperations: 10, idempotencyWindow: 50, gitVerifyPush: true, dataDir: '/var/lib/gitrest', logLevel: 'warn',
     headersTimeoutMs: 400, bodyIdleTimeoutMs: 0, apiTokens: [{ token: 'rw-token-0123456789', access: 'rw' }],
     metricsPublic: true, cacheBytes: 0, spoolThresholdBytes: 4096, readyTimeoutMs: 700, embeddedGitPort: 9418,
-    loopbackByDefault: false,
+    watchPollMs: 250, maxWatchers: 7, watchHeartbeatMs: 5000, loopbackByDefault: false,
   });
   t.equal(formatCommitMessage(c.commitMessageTemplate, 'PUT', 'a/b'), 'api: PUT a/b (PUT)');
   t.equal(loadConfig({ PORT: '0' }).port, 0, 'port 0 (any free port) is allowed');
@@ -104,6 +108,9 @@ t.test('invalid values: a ConfigError whose message is one line naming the varia
     [{ BODY_IDLE_TIMEOUT_MS: '30s' }, /^BODY_IDLE_TIMEOUT_MS must be a whole number/],
     [{ CACHE_BYTES: '32MiB' }, /^CACHE_BYTES must be a whole number/],
     [{ SPOOL_THRESHOLD_BYTES: '-1' }, /^SPOOL_THRESHOLD_BYTES must be a whole number/],
+    [{ WATCH_POLL_MS: '5' }, /^WATCH_POLL_MS must be a whole number from 10 /],
+    [{ MAX_WATCHERS: 'lots' }, /^MAX_WATCHERS must be a whole number/],
+    [{ WATCH_HEARTBEAT_MS: '0' }, /^WATCH_HEARTBEAT_MS must be a whole number from 10 /],
     [{ METRICS_PUBLIC: 'maybe' }, /^METRICS_PUBLIC must be true or false \(got "maybe"\)/],
   ];
   for (const [env, message] of cases) expectConfigError(t, env, message);

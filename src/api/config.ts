@@ -7,7 +7,8 @@ import { isIP } from 'node:net';
 import { resolve } from 'node:path';
 import type { BasicCredentials } from '../protocol/http.js';
 import { type PacketTraceTarget, packetTraceTarget } from '../protocol/packet-trace.js';
-import { DEFAULT_CACHE_BYTES, DEFAULT_IDEMPOTENCY_WINDOW, DEFAULT_MAX_BODY_BYTES, DEFAULT_SPOOL_THRESHOLD_BYTES } from '../store/options.js';
+import { DEFAULT_CACHE_BYTES, DEFAULT_IDEMPOTENCY_WINDOW, DEFAULT_MAX_BODY_BYTES, DEFAULT_SPOOL_THRESHOLD_BYTES, DEFAULT_WATCH_POLL_MS,
+} from '../store/options.js';
 import { CONTENT_TYPE_MODES, type ContentTypeMode } from './content-type.js';
 import { MAX_OPERATIONS } from '../store/transaction.js';
 
@@ -77,6 +78,12 @@ export interface Config {
   idempotencyWindow: number;
   /** Request bodies larger than this are spooled to a temporary file instead of held in memory. */
   spoolThresholdBytes: number;
+  /** How often the change feed (GET /_watch) looks up the branch tip while anyone watches. */
+  watchPollMs: number;
+  /** Most /_watch streams open at once; more are answered 503. */
+  maxWatchers: number;
+  /** Interval of the heartbeat comment on every /_watch stream. */
+  watchHeartbeatMs: number;
   /** GIT_TRACE_PACKET: where every pkt-line exchanged with the Git host is traced; unset = off. */
   packetTrace?: PacketTraceTarget;
 }
@@ -124,6 +131,9 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     gitVerifyPush: flag(get, 'GIT_VERIFY_PUSH', false),
     idempotencyWindow: integer(get, 'IDEMPOTENCY_WINDOW', DEFAULT_IDEMPOTENCY_WINDOW, 1, 100_000),
     spoolThresholdBytes: integer(get, 'SPOOL_THRESHOLD_BYTES', DEFAULT_SPOOL_THRESHOLD_BYTES, 0, Number.MAX_SAFE_INTEGER),
+    watchPollMs: integer(get, 'WATCH_POLL_MS', DEFAULT_WATCH_POLL_MS, 10, MAX_MS),
+    maxWatchers: integer(get, 'MAX_WATCHERS', 100, 0, 100_000),
+    watchHeartbeatMs: integer(get, 'WATCH_HEARTBEAT_MS', 15_000, 10, MAX_MS),
     loopbackByDefault: false,
   };
   config.loopbackByDefault = get('HOST') === undefined && backendType === 'git' && gitRepoUrl === undefined &&

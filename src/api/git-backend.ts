@@ -1,13 +1,16 @@
 // Builds the Git-backed store from the server's configuration (the store itself knows nothing of env vars).
 import type { EngineMetrics, StoreLog } from '../store/engine-metrics.js';
 import { GitStore } from '../store/git-store.js';
+import type { StoreError } from '../store/store.js';
 import { formatCommitMessage, type Config } from './config.js';
 
 /** Builds the store the server runs on from its configuration (GIT_REPO_URL must be resolved by then). */
-export function createGitStore(config: Config, repoUrl: string, metrics?: EngineMetrics, log?: StoreLog): GitStore {
+export function createGitStore(config: Config, repoUrl: string, metrics?: EngineMetrics, log?: StoreLog,
+  onWatchError?: (err: StoreError) => void): GitStore {
   return new GitStore({
     ...(metrics === undefined ? {} : { metrics }),
     ...(log === undefined ? {} : { log }),
+    ...(onWatchError === undefined ? {} : { onWatchError }),
     verifyPush: config.gitVerifyPush,
     remote: {
       url: repoUrl,
@@ -24,6 +27,7 @@ export function createGitStore(config: Config, repoUrl: string, metrics?: Engine
     cacheBytes: config.cacheBytes,
     idempotencyWindow: config.idempotencyWindow,
     spoolThresholdBytes: config.spoolThresholdBytes,
+    watchPollMs: config.watchPollMs,
     writeDeadlineMs: Math.max(config.gitTimeoutMs * 2, 10_000),
   });
 }

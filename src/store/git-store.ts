@@ -27,7 +27,8 @@ import { AcknowledgedPush, headOnBranch } from './push-check.js';
 import { stageCommit, stageRestWrite, type StagedWrite } from './transaction.js';
 import {
   StoreError, type BodySource, type ConditionalRead, type ConditionalReadOptions, type History, type HistoryOptions, type Listing,
-  type ListOptions, type ReadOptions, type ReadResult, type Store, type CommitRequest, type WriteOptions, type WriteResult,
+  type ListOptions, type ReadOptions, type ReadResult, type Store, type CommitRequest, type Subscription, type WatchOptions,
+  type WriteOptions, type WriteResult,
 } from './store.js';
 import { checkRef, decodeCursor, isCommitId, unknownRef, type Cursor } from './listing.js';
 import { entriesBelow, pageOf, resolveName } from './git-listing.js';
@@ -40,6 +41,7 @@ import { toStoreError, withRetries } from './errors.js';
 import { notFound, refusal } from './refusals.js';
 import { retrying, RetryBudget, startDeadline } from './retry.js';
 import type { EngineMetrics } from './engine-metrics.js';
+import { ChangeFeed } from './change-feed.js';
 import { resolveGitStoreOptions, type GitStoreOptions, type ResolvedGitStoreOptions } from './options.js';
 
 export type { GitStoreOptions } from './options.js';
@@ -60,6 +62,8 @@ export class GitStore implements Store {
   readonly #keys: KeyIndex;
   /** Writes in flight by idempotency key: a repeat waits for the first. */
   readonly #keyed = new Map<string, Promise<WriteResult>>();
+  /** Made by the first watch(); one per store, however many watch. */
+  #feed: ChangeFeed | undefined;
 
   constructor(options: GitStoreOptions) {
     const opts = resolveGitStoreOptions(options);
@@ -136,6 +140,16 @@ export class GitStore implements Store {
       const page = await historyPage({ cache: this.cache, remote: this.remote, signal }, start, segments, opts.dir === true, opts.limit);
       return { path: shown, ...page };
     });
+  }
+
+  /** A subscription to the branch's commits; all of them share one poll of the tip per `watchPollMs`. */
+  watch(opts: WatchOptions): Subscription {
+    this.#feed ??= new ChangeFeed({
+      cache: this.cache,
+      readTip: (signal) => this.#readTip(signal),
+      fetch: (wants, o, signal) => this.#objects.fetch(wants, o, signal),
+    }, { pollMs: this.#opts.watchPollMs, onError: this.#opts.onWatchError });
+    return this.#feed.subscribe(opts);
   }
 
   async #reading<T extends object>(once: (signal: AbortSignal) => Promise<T>): Promise<T & { retries: number }> {
@@ -240,6 +254,7 @@ export class GitStore implements Store {
   }
 
   async close(): Promise<void> {
+    this.#feed?.close();
     await this.#queue.drain();
     await this.remote.close();
     this.cache.clear();
@@ -330,6 +345,8 @@ export class GitStore implements Store {
       this.#acknowledged.made(to, from, this.#tip.made(to));
       this.#metrics.pushed(objects.filter((o) => o.type === 'commit').length);
       this.#objects.remember(objects);
+      // Watchers see our own write at once, not at the next poll.
+      this.#feed?.wake();
       return true;
     }
     // Refused: the tip we knew is not (or may not be) the remote's.

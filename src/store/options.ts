@@ -6,6 +6,7 @@
  */
 import type { RemoteOptions } from '../protocol/remote.js';
 import { NO_ENGINE_METRICS, type EngineMetrics, type StoreLog } from './engine-metrics.js';
+import type { StoreError } from './store.js';
 
 /** Largest request body (MAX_BODY_BYTES). */
 export const DEFAULT_MAX_BODY_BYTES = 100 * 1024 * 1024;
@@ -19,6 +20,8 @@ export const DEFAULT_CACHE_BLOB_BYTES = 64 * 1024;
 export const DEFAULT_BLOB_SIZES = 100_000;
 /** First-parent commits below the tip in which an Idempotency-Key is looked for (IDEMPOTENCY_WINDOW). */
 export const DEFAULT_IDEMPOTENCY_WINDOW = 1000;
+/** How often the change feed looks up the tip while anyone watches (WATCH_POLL_MS). */
+export const DEFAULT_WATCH_POLL_MS = 1000;
 /** Longest Retry-After a retry waits for. */
 export const DEFAULT_MAX_RETRY_AFTER_MS = 5_000;
 /** The HTTP client's own headers timeout when the remote options set none (see src/protocol/http.ts). */
@@ -60,6 +63,10 @@ export interface GitStoreOptions {
   maxBatch?: number;
   /** The clock commits are dated by; default the system clock. */
   now?: () => Date;
+  /** How often the change feed looks up the tip while anyone watches; default DEFAULT_WATCH_POLL_MS. */
+  watchPollMs?: number;
+  /** Told when the change feed's polls start failing (once until one succeeds); default: nobody. */
+  onWatchError?: (err: StoreError) => void;
   /** Told about exchanges with the host, pushes and the object cache; default: nobody. */
   metrics?: EngineMetrics;
   /** Confirm every accepted push with a ref lookup before answering it (GIT_VERIFY_PUSH); default false. */
@@ -91,6 +98,8 @@ export function resolveGitStoreOptions(opts: GitStoreOptions): ResolvedGitStoreO
     landedDepth: opts.landedDepth ?? 20,
     maxBatch: opts.maxBatch ?? 64,
     now: opts.now ?? (() => new Date()),
+    watchPollMs: opts.watchPollMs ?? DEFAULT_WATCH_POLL_MS,
+    onWatchError: opts.onWatchError ?? (() => {}),
     metrics: opts.metrics ?? NO_ENGINE_METRICS,
     verifyPush: opts.verifyPush ?? false,
     log: opts.log ?? (() => {}),
