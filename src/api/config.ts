@@ -11,6 +11,7 @@ import { DEFAULT_CACHE_BYTES, DEFAULT_IDEMPOTENCY_WINDOW, DEFAULT_MAX_BODY_BYTES
 } from '../store/options.js';
 import { CONTENT_TYPE_MODES, type ContentTypeMode } from './content-type.js';
 import { MAX_OPERATIONS } from '../store/transaction.js';
+import type { BlobCompression } from '../pack/pack-writer.js';
 
 export { DEFAULT_MAX_BODY_BYTES };
 
@@ -72,6 +73,8 @@ export interface Config {
   metricsPublic: boolean;
   /** Bound on the Git store's cache of immutable objects, in bytes. */
   cacheBytes: number;
+  /** GIT_PACK_COMPRESSION: 'auto', or a zlib level for the blobs of every push (see GitStoreOptions.packCompression). */
+  packCompression: 'auto' | BlobCompression;
   /** Confirm every accepted push with a ref lookup before answering (for hosts that acknowledge what they drop). */
   gitVerifyPush: boolean;
   /** First-parent commits in which an Idempotency-Key is looked for. */
@@ -129,6 +132,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     metricsPublic: flag(get, 'METRICS_PUBLIC', false),
     cacheBytes: integer(get, 'CACHE_BYTES', DEFAULT_CACHE_BYTES, 0, Number.MAX_SAFE_INTEGER),
     gitVerifyPush: flag(get, 'GIT_VERIFY_PUSH', false),
+    packCompression: packCompression(get),
     idempotencyWindow: integer(get, 'IDEMPOTENCY_WINDOW', DEFAULT_IDEMPOTENCY_WINDOW, 1, 100_000),
     spoolThresholdBytes: integer(get, 'SPOOL_THRESHOLD_BYTES', DEFAULT_SPOOL_THRESHOLD_BYTES, 0, Number.MAX_SAFE_INTEGER),
     watchPollMs: integer(get, 'WATCH_POLL_MS', DEFAULT_WATCH_POLL_MS, 10, MAX_MS),
@@ -223,6 +227,14 @@ function checkHost(raw: string): string {
   if (name.length <= 253 && name.replace(/\.$/, '').split('.').every((l) => label.test(l))) return name;
   throw new ConfigError(`HOST must be an IP address or a host name of this machine (got ${JSON.stringify(raw)}); ` +
     'e.g. HOST=127.0.0.1 for this machine only, HOST=0.0.0.0 for all interfaces, or unset it');
+}
+
+function packCompression(get: Getter): 'auto' | BlobCompression {
+  const v = get('GIT_PACK_COMPRESSION');
+  if (v === undefined || v === 'auto') return 'auto';
+  if (/^[0-9]$/.test(v)) return Number(v) as BlobCompression;
+  throw new ConfigError(`GIT_PACK_COMPRESSION must be auto or a zlib level 0 to 9 (got ${JSON.stringify(v)}); ` +
+    'unset it for the default auto');
 }
 
 function oneOf<T extends string>(get: Getter, name: string, allowed: readonly T[], dflt: T): T {

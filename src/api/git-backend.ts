@@ -12,6 +12,7 @@ export function createGitStore(config: Config, repoUrl: string, metrics?: Engine
     ...(log === undefined ? {} : { log }),
     ...(onWatchError === undefined ? {} : { onWatchError }),
     verifyPush: config.gitVerifyPush,
+    packCompression: config.packCompression,
     remote: {
       url: repoUrl,
       ...(config.credentials === undefined ? {} : { credentials: config.credentials }),

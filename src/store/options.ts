@@ -4,6 +4,7 @@
  * configuration (src/api/config.ts) takes its environment defaults from the same constants, so an env var
  * left unset and an option left out mean the same thing.
  */
+import type { BlobCompression } from '../pack/pack-writer.js';
 import type { RemoteOptions } from '../protocol/remote.js';
 import { NO_ENGINE_METRICS, type EngineMetrics, type StoreLog } from './engine-metrics.js';
 import type { StoreError } from './store.js';
@@ -69,14 +70,31 @@ export interface GitStoreOptions {
   onWatchError?: (err: StoreError) => void;
   /** Told about exchanges with the host, pushes and the object cache; default: nobody. */
   metrics?: EngineMetrics;
+  /**
+   * How blobs are compressed in a push (GIT_PACK_COMPRESSION): 'auto' (the default) stores them (level 0) for
+   * a host on loopback, which inflates and deflates again what it receives, and deflates them adaptively for
+   * any other host, where the bytes on the wire count; or 'adaptive', or a zlib level 0–9.
+   */
+  packCompression?: 'auto' | BlobCompression;
   /** Confirm every accepted push with a ref lookup before answering it (GIT_VERIFY_PUSH); default false. */
   verifyPush?: boolean;
   /** Where the store logs what an operator should know; default: nowhere. */
   log?: StoreLog;
 }
 
-/** The options with every default filled in. */
-export type ResolvedGitStoreOptions = Readonly<Required<GitStoreOptions>>;
+/** The options with every default filled in ('auto' resolved for the host). */
+export type ResolvedGitStoreOptions = Readonly<Required<Omit<GitStoreOptions, 'packCompression'>> & { packCompression: BlobCompression }>;
+
+/** A host name or address that is this machine. */
+export function isLoopbackUrl(url: string): boolean {
+  let host: string;
+  try {
+    host = new URL(url).hostname.replace(/^\[|\]$/g, '').toLowerCase();
+  } catch {
+    return false;
+  }
+  return host === 'localhost' || host.endsWith('.localhost') || /^127\.\d+\.\d+\.\d+$/.test(host) || host === '::1';
+}
 
 export function resolveGitStoreOptions(opts: GitStoreOptions): ResolvedGitStoreOptions {
   return Object.freeze({
@@ -102,6 +120,8 @@ export function resolveGitStoreOptions(opts: GitStoreOptions): ResolvedGitStoreO
     onWatchError: opts.onWatchError ?? (() => {}),
     metrics: opts.metrics ?? NO_ENGINE_METRICS,
     verifyPush: opts.verifyPush ?? false,
+    packCompression: opts.packCompression === undefined || opts.packCompression === 'auto'
+      ? (isLoopbackUrl(opts.remote.url) ? 0 : 'adaptive') : opts.packCompression,
     log: opts.log ?? (() => {}),
   });
 }
