@@ -73,7 +73,7 @@ t.test('GIT_PACK_COMPRESSION end to end: auto stores blobs for a loopback host; 
   const server = await startFixtureServer(t);
   const body = alnum(2 * 1024 * 1024);
   const sent: Record<string, number> = {};
-  for (const mode of ['auto', '1']) {
+  for (const mode of ['auto', '1', 'adaptive']) {
     const repo = await server.createRepo(`c${mode}`, { seed: [[{ path: 'seed', content: 's' }]] });
     const api = await startApi(t, { repoUrl: repo.url, env: { GIT_PACK_COMPRESSION: mode } });
     const before = await sentToReceivePack(api);
@@ -85,4 +85,5 @@ t.test('GIT_PACK_COMPRESSION end to end: auto stores blobs for a loopback host; 
   }
   t.ok(sent.auto! > body.length, `auto on loopback sends the blob stored (${sent.auto} bytes for ${body.length})`);
   t.ok(sent['1']! < body.length * 0.8, `level 1 deflates it (${sent['1']} bytes)`);
+  t.ok(sent.adaptive! < body.length * 0.8, `adaptive deflates it too, as before auto existed (${sent.adaptive} bytes)`);
 });

@@ -232,8 +232,9 @@ function checkHost(raw: string): string {
 function packCompression(get: Getter): 'auto' | BlobCompression {
   const v = get('GIT_PACK_COMPRESSION');
   if (v === undefined || v === 'auto') return 'auto';
+  if (v === 'adaptive') return v;
   if (/^[0-9]$/.test(v)) return Number(v) as BlobCompression;
-  throw new ConfigError(`GIT_PACK_COMPRESSION must be auto or a zlib level 0 to 9 (got ${JSON.stringify(v)}); ` +
+  throw new ConfigError(`GIT_PACK_COMPRESSION must be auto, adaptive or a zlib level 0 to 9 (got ${JSON.stringify(v)}); ` +
     'unset it for the default auto');
 }
 
