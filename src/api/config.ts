@@ -8,6 +8,7 @@ import { resolve } from 'node:path';
 import type { BasicCredentials } from '../protocol/http.js';
 import { type PacketTraceTarget, packetTraceTarget } from '../protocol/packet-trace.js';
 import { DEFAULT_CACHE_BYTES, DEFAULT_IDEMPOTENCY_WINDOW, DEFAULT_MAX_BODY_BYTES, DEFAULT_SPOOL_THRESHOLD_BYTES, DEFAULT_WATCH_POLL_MS,
+  DEFAULT_WRITE_DEADLINE_MS,
 } from '../store/options.js';
 import { CONTENT_TYPE_MODES, type ContentTypeMode } from './content-type.js';
 import { MAX_OPERATIONS } from '../store/transaction.js';
@@ -48,6 +49,8 @@ export interface Config {
   maxBodyBytes: number;
   /** Bound on each exchange with the Git host. */
   gitTimeoutMs: number;
+  /** A write is answered within this, its retries (lost races, a failing host) included. */
+  writeDeadlineMs: number;
   /** Bound on receiving a whole request (Node's server.requestTimeout); 0 disables. */
   requestTimeoutMs: number;
   /** Bound on receiving the request line and headers (Node's server.headersTimeout). */
@@ -119,6 +122,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     commitMessageTemplate: env.GIT_COMMIT_MESSAGE?.trim() || DEFAULT_COMMIT_MESSAGE,
     maxBodyBytes: integer(get, 'MAX_BODY_BYTES', DEFAULT_MAX_BODY_BYTES, 1, Number.MAX_SAFE_INTEGER),
     gitTimeoutMs: integer(get, 'GIT_TIMEOUT_MS', 30_000, 1, MAX_MS),
+    writeDeadlineMs: integer(get, 'WRITE_DEADLINE_MS', DEFAULT_WRITE_DEADLINE_MS, 1, MAX_MS),
     requestTimeoutMs: integer(get, 'REQUEST_TIMEOUT_MS', 300_000, 0, MAX_MS),
     headersTimeoutMs: integer(get, 'HEADERS_TIMEOUT_MS', 30_000, 1, MAX_MS),
     bodyIdleTimeoutMs: integer(get, 'BODY_IDLE_TIMEOUT_MS', 30_000, 0, MAX_MS),

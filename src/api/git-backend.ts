@@ -29,6 +29,6 @@ export function createGitStore(config: Config, repoUrl: string, metrics?: Engine
     idempotencyWindow: config.idempotencyWindow,
     spoolThresholdBytes: config.spoolThresholdBytes,
     watchPollMs: config.watchPollMs,
-    writeDeadlineMs: Math.max(config.gitTimeoutMs * 2, 10_000),
+    writeDeadlineMs: config.writeDeadlineMs,
   });
 }

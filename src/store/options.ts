@@ -23,6 +23,8 @@ export const DEFAULT_BLOB_SIZES = 100_000;
 export const DEFAULT_IDEMPOTENCY_WINDOW = 1000;
 /** How often the change feed looks up the tip while anyone watches (WATCH_POLL_MS). */
 export const DEFAULT_WATCH_POLL_MS = 1000;
+/** A write batch answers within this, its retries included (WRITE_DEADLINE_MS). */
+export const DEFAULT_WRITE_DEADLINE_MS = 30_000;
 /** Longest Retry-After a retry waits for. */
 export const DEFAULT_MAX_RETRY_AFTER_MS = 5_000;
 /** The HTTP client's own headers timeout when the remote options set none (see src/protocol/http.ts). */
@@ -48,9 +50,12 @@ export interface GitStoreOptions {
   blobSizes?: number;
   /** First-parent commits an idempotency key is looked for in; default DEFAULT_IDEMPOTENCY_WINDOW. */
   idempotencyWindow?: number;
-  /** Attempts of a write batch (lost races and transient failures of the host), the first included; default 8. */
+  /**
+   * Attempts of a write batch after transient failures of the host, the first included; default 8. Lost races
+   * are not counted: they are bounded by writeDeadlineMs alone.
+   */
   maxAttempts?: number;
-  /** A write batch answers within this, retries included; default 60 s. */
+  /** A write batch answers within this, retries included (WRITE_DEADLINE_MS); default DEFAULT_WRITE_DEADLINE_MS. */
   writeDeadlineMs?: number;
   /** A read answers within this, retries included; default twice the remote's headers timeout. */
   readDeadlineMs?: number;
@@ -109,7 +114,7 @@ export function resolveGitStoreOptions(opts: GitStoreOptions): ResolvedGitStoreO
     blobSizes: opts.blobSizes ?? DEFAULT_BLOB_SIZES,
     idempotencyWindow: opts.idempotencyWindow ?? DEFAULT_IDEMPOTENCY_WINDOW,
     maxAttempts: opts.maxAttempts ?? 8,
-    writeDeadlineMs: opts.writeDeadlineMs ?? 60_000,
+    writeDeadlineMs: opts.writeDeadlineMs ?? DEFAULT_WRITE_DEADLINE_MS,
     readDeadlineMs: opts.readDeadlineMs ?? 2 * (opts.remote.headersTimeoutMs ?? REMOTE_HEADERS_TIMEOUT_MS),
     readAttempts: opts.readAttempts ?? 5,
     maxRetryAfterMs: opts.maxRetryAfterMs ?? DEFAULT_MAX_RETRY_AFTER_MS,
