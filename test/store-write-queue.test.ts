@@ -187,6 +187,31 @@ t.test('writes made while a push is in flight go out together, one commit each, 
   t.same(Object.fromEntries(remote.files()), { 'a.txt': 'uno', 'dir/b.txt': 'dos' });
 });
 
+t.test('writes that arrive while a batch retries a lost race join it: the next push carries them all', async (t) => {
+  const remote = new FakeRemote();
+  const other = makeQueue(remote).queue;
+  const { queue } = makeQueue(remote);
+  await queue.submit(op('POST', 'seed.txt', 'seed'));
+  const late: Array<Promise<unknown>> = [];
+  let moved = false;
+  remote.beforePush = async () => {
+    if (moved) return;
+    moved = true;
+    remote.beforePush = undefined;
+    await other.submit(op('POST', 'theirs.txt', 'x'));
+    remote.beforePush = hook;
+    // Submitted while our push is out and about to be refused.
+    late.push(queue.submit(op('POST', 'late1.txt', '1')), queue.submit(op('POST', 'late2.txt', '2')));
+  };
+  const hook = remote.beforePush;
+  const pushes = remote.pushes;
+  const first = await queue.submit(op('POST', 'mine.txt', 'm'));
+  t.equal(first.retries, 1);
+  t.same(await Promise.all(late.map(kindOf)), ['ok', 'ok']);
+  t.equal(remote.pushes - pushes, 3, 'the refused push, the other writer\'s, and one push for all three of ours');
+  t.same([...remote.files().keys()].sort(), ['late1.txt', 'late2.txt', 'mine.txt', 'seed.txt', 'theirs.txt']);
+});
+
 t.test('a push refused because the branch moved is retried from the new tip and re-checked', async (t) => {
   const remote = new FakeRemote();
   const other = makeQueue(remote).queue; // another writer on the same branch

@@ -169,6 +169,13 @@ export class WriteQueue {
             `gave up at the write deadline of ${this.#deps.deadlineMs} ms, after ${budget.retries + 1} attempts`,
             { retries: budget.retries });
         }
+        // Writes that arrived meanwhile join the retry: under contention each won push then carries more of
+        // them, instead of each waiting to lose its own races. (Not after a push in doubt: its plan is fixed.)
+        if (suspects.length === 0 && batch.length < this.#deps.maxBatch) {
+          const joining = this.#pending.splice(0, this.#deps.maxBatch - batch.length);
+          batch.push(...joining);
+          ops.push(...joining.map((p) => p.op));
+        }
       } else if (!isTransient(end.failure) || !(await budget.next(end.failure))) {
         throw withRetries(toStoreError(end.failure), budget.retries);
       }
