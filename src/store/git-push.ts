@@ -46,6 +46,7 @@ export class GitPush {
     } catch (err) {
       // Whatever happened, the tip we knew may be wrong now (the push may even have landed).
       d.tip.forget();
+      d.acknowledged.unanswered(to, from);
       throw err;
     }
     const ref = result.refs.find((r) => r.ref === d.ref);
