@@ -48,7 +48,9 @@ try {
         apis.push(await startApiProcess({ repoUrl: `${backend.url}/${name}`, branch: 'main', logPath: join(root, `${name}-${i}.log`),
           env: { LOG_LEVEL: 'warn' } }));
       }
-      console.log(row(n, await run(apis)));
+      const tally = await run(apis);
+      console.log(row(n, tally));
+      for (const [why, count] of tally.reasons) console.error(`  ${n} replica(s), 503 ×${count}: ${why}`);
     } finally {
       await Promise.all(apis.map((a) => a.stop()));
     }
@@ -59,10 +61,14 @@ try {
   await rm(root, { recursive: true, force: true });
 }
 
-interface Tally { requests: number; acked: number; refused: number; gaveUp: number; failed: number; ms: number[]; seconds: number }
+interface Tally {
+  requests: number; acked: number; refused: number; gaveUp: number; failed: number; ms: number[]; seconds: number;
+  /** The 503s by their error text: why writes gave up. */
+  reasons: Map<string, number>;
+}
 
 async function run(apis: ApiProcess[]): Promise<Tally> {
-  const t: Tally = { requests: 0, acked: 0, refused: 0, gaveUp: 0, failed: 0, ms: [], seconds: 0 };
+  const t: Tally = { requests: 0, acked: 0, refused: 0, gaveUp: 0, failed: 0, ms: [], seconds: 0, reasons: new Map() };
   const start = performance.now();
   const end = Date.now() + durationMs;
   await Promise.all(Array.from({ length: apis.length * writers }, async (_, w) => {
@@ -75,7 +81,10 @@ async function run(apis: ApiProcess[]): Promise<Tally> {
         const res = await request(`${apis[w % apis.length]!.url}/${path}`, {
           dispatcher: agent, method, ...(method === 'DELETE' ? {} : { body: `w${w}#${seq}` }),
         });
-        await res.body.dump();
+        if (res.statusCode === 503) {
+          const why = String(((await res.body.json().catch(() => ({}))) as { error?: unknown }).error ?? '(no error field)');
+          t.reasons.set(why, (t.reasons.get(why) ?? 0) + 1);
+        } else await res.body.dump();
         t.requests++;
         if (res.statusCode < 300) t.acked++;
         else if (res.statusCode === 409 || res.statusCode === 404) t.refused++;
