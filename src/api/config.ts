@@ -4,10 +4,10 @@
 
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { BasicCredentials } from '../protocol/http.js';
 import { type PacketTraceTarget, packetTraceTarget } from '../protocol/packet-trace.js';
-import { DEFAULT_CACHE_BYTES, DEFAULT_IDEMPOTENCY_WINDOW, DEFAULT_MAX_BODY_BYTES, DEFAULT_SPOOL_THRESHOLD_BYTES } from '../store/options.js';
+import { DEFAULT_CACHE_BYTES, DEFAULT_CACHE_DISK_BYTES, EMBEDDED_CACHE_DIR, DEFAULT_IDEMPOTENCY_WINDOW, DEFAULT_MAX_BODY_BYTES, DEFAULT_SPOOL_THRESHOLD_BYTES } from '../store/options.js';
 import { CONTENT_TYPE_MODES, type ContentTypeMode } from './content-type.js';
 import { MAX_OPERATIONS } from '../store/transaction.js';
 
@@ -71,6 +71,13 @@ export interface Config {
   metricsPublic: boolean;
   /** Bound on the Git store's cache of immutable objects, in bytes. */
   cacheBytes: number;
+  /** Bound on the disk cache of large blobs, in bytes; 0 turns it off. */
+  cacheDiskBytes: number;
+  /**
+   * CACHE_DIR: the disk cache's directory. Unset: `blob-cache` under DATA_DIR for the embedded default repository;
+   * for GIT_REPO_URL left to the store (a per-repository directory under the system's temp dir).
+   */
+  cacheDir?: string;
   /** Confirm every accepted push with a ref lookup before answering (for hosts that acknowledge what they drop). */
   gitVerifyPush: boolean;
   /** First-parent commits in which an Idempotency-Key is looked for. */
@@ -121,6 +128,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     apiTokens: apiTokens(get),
     metricsPublic: flag(get, 'METRICS_PUBLIC', false),
     cacheBytes: integer(get, 'CACHE_BYTES', DEFAULT_CACHE_BYTES, 0, Number.MAX_SAFE_INTEGER),
+    cacheDiskBytes: integer(get, 'CACHE_DISK_BYTES', DEFAULT_CACHE_DISK_BYTES, 0, Number.MAX_SAFE_INTEGER),
     gitVerifyPush: flag(get, 'GIT_VERIFY_PUSH', false),
     idempotencyWindow: integer(get, 'IDEMPOTENCY_WINDOW', DEFAULT_IDEMPOTENCY_WINDOW, 1, 100_000),
     spoolThresholdBytes: integer(get, 'SPOOL_THRESHOLD_BYTES', DEFAULT_SPOOL_THRESHOLD_BYTES, 0, Number.MAX_SAFE_INTEGER),
@@ -134,6 +142,9 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
   const gitPort = get('EMBEDDED_GIT_PORT');
   if (gitPort !== undefined) config.embeddedGitPort = integer(get, 'EMBEDDED_GIT_PORT', 0, 1, 65535);
   if (gitRepoUrl !== undefined) config.gitRepoUrl = gitRepoUrl;
+  const cacheDir = get('CACHE_DIR');
+  if (cacheDir !== undefined) config.cacheDir = resolve(cacheDir);
+  else if (gitRepoUrl === undefined && backendType === 'git') config.cacheDir = join(config.dataDir, EMBEDDED_CACHE_DIR);
   const credentials = pickCredentials(get, userinfo);
   if (credentials !== undefined) config.credentials = credentials;
   try {

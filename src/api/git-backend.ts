@@ -22,6 +22,8 @@ export function createGitStore(config: Config, repoUrl: string, metrics?: Engine
     message: (method, path) => formatCommitMessage(config.commitMessageTemplate, method, path),
     maxBodyBytes: config.maxBodyBytes,
     cacheBytes: config.cacheBytes,
+    cacheDiskBytes: config.cacheDiskBytes,
+    ...(config.cacheDir === undefined ? {} : { cacheDir: config.cacheDir }),
     idempotencyWindow: config.idempotencyWindow,
     spoolThresholdBytes: config.spoolThresholdBytes,
     writeDeadlineMs: Math.max(config.gitTimeoutMs * 2, 10_000),

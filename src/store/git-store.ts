@@ -20,6 +20,8 @@ import { writePack } from '../pack/pack-writer.js';
 import { Remote } from '../protocol/remote.js';
 import { KnownTip } from './known-tip.js';
 import { ObjectCache } from './object-cache.js';
+import { DiskCache } from './disk-cache.js';
+import type { StageOptions } from './staged-blob.js';
 import { GitObjects } from './git-objects.js';
 import { lookupPath } from './tree-edit.js';
 import { KeyIndex, withKeyTrailers } from './idempotency.js';
@@ -47,6 +49,9 @@ export type { GitStoreOptions } from './options.js';
 export class GitStore implements Store {
   readonly remote: Remote;
   readonly cache: ObjectCache;
+  /** Blobs larger than the object cache keeps, on disk (CACHE_DIR); undefined when CACHE_DISK_BYTES is 0. */
+  readonly disk: DiskCache | undefined;
+  readonly #staging: StageOptions;
   readonly #objects: GitObjects;
   readonly #ref: string;
   readonly #opts: ResolvedGitStoreOptions;
@@ -69,8 +74,15 @@ export class GitStore implements Store {
     this.remote = new Remote({ observer: this.#metrics, ...opts.remote });
     this.cache = new ObjectCache(opts.cacheBytes);
     const cache = this.cache;
+    this.disk = opts.cacheDiskBytes > 0 ? new DiskCache({ dir: opts.cacheDir, maxBytes: opts.cacheDiskBytes }) : undefined;
+    // Large bodies keep a raw copy beside the deflated spool, to be moved into the disk cache once pushed.
+    this.#staging = {
+      maxBodyBytes: opts.maxBodyBytes, spoolThresholdBytes: opts.spoolThresholdBytes,
+      ...(this.disk === undefined ? {} : { rawCopyDir: this.disk.incomingDir }),
+    };
     this.#objects = new GitObjects(this.remote, cache, {
       cacheBlobBytes: opts.cacheBlobBytes, blobSizes: opts.blobSizes, knownTip: () => this.#tip.value,
+      ...(this.disk === undefined ? {} : { disk: this.disk }),
       onStrategy: (strategy) => opts.log('info', `git host ${this.remote.serverAgent ?? '(no agent)'}: protocol v${this.remote.protocolVersion}, ` +
         (strategy === 'by-id' ? 'objects fetched by id' : 'only ref tips can be fetched (whole trees of the tip)'),
       { agent: this.remote.serverAgent, protocol: this.remote.protocolVersion, strategy }),
@@ -222,21 +234,21 @@ export class GitStore implements Store {
   }
 
   create(path: string, body: BodySource, opts: WriteOptions = {}): Promise<WriteResult> {
-    return this.#write(opts.idempotencyKey, () => stageRestWrite('POST', path, body, opts, this.#opts.message('POST', path), this.#opts));
+    return this.#write(opts.idempotencyKey, () => stageRestWrite('POST', path, body, opts, this.#opts.message('POST', path), this.#staging));
   }
 
   replace(path: string, body: BodySource, opts: WriteOptions = {}): Promise<WriteResult> {
-    return this.#write(opts.idempotencyKey, () => stageRestWrite('PUT', path, body, opts, this.#opts.message('PUT', path), this.#opts));
+    return this.#write(opts.idempotencyKey, () => stageRestWrite('PUT', path, body, opts, this.#opts.message('PUT', path), this.#staging));
   }
 
   remove(path: string, opts: WriteOptions = {}): Promise<WriteResult> {
-    return this.#write(opts.idempotencyKey, () => stageRestWrite('DELETE', path, null, opts, this.#opts.message('DELETE', path), this.#opts));
+    return this.#write(opts.idempotencyKey, () => stageRestWrite('DELETE', path, null, opts, this.#opts.message('DELETE', path), this.#staging));
   }
 
   /** An atomic commit: one commit for every operation, through the queue like any write. */
   commit(request: CommitRequest): Promise<WriteResult> {
     const message = `COMMIT ${request.operations.length} operation${request.operations.length === 1 ? '' : 's'}`;
-    return this.#write(request.idempotencyKey, () => stageCommit(request, message, this.#opts));
+    return this.#write(request.idempotencyKey, () => stageCommit(request, message, this.#staging));
   }
 
   async close(): Promise<void> {
@@ -329,7 +341,7 @@ export class GitStore implements Store {
       if (this.#opts.verifyPush && !(await this.#applied(from, to))) return false;
       this.#acknowledged.made(to, from, this.#tip.made(to));
       this.#metrics.pushed(objects.filter((o) => o.type === 'commit').length);
-      this.#objects.remember(objects);
+      await this.#objects.remember(objects);
       return true;
     }
     // Refused: the tip we knew is not (or may not be) the remote's.
