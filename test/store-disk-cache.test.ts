@@ -118,6 +118,22 @@ t.test('a damaged or vanished file is a miss, and a damaged one is removed', asy
   t.equal(await other.open(d.oid, 1001), undefined, 'the caller said 1001 bytes');
 });
 
+t.test('a file is moved in only when its size is the blob\'s', async (t) => {
+  const dir = await tempDir(t);
+  const cache = new DiskCache({ dir, maxBytes: 1 << 20 });
+  const b = blob(3000);
+  const file = join(dir, 'spooled');
+  await writeFile(file, b.data);
+  t.ok(await cache.adopt(b.oid, 3000, file));
+  t.notOk(await exists(file), 'moved, not copied');
+  t.same(await readFile(cache.pathOf(b.oid)), b.data);
+  const c = blob(3000);
+  await writeFile(file, c.data.subarray(1));
+  t.notOk(await cache.adopt(c.oid, 3000, file), 'a short file is refused');
+  t.notOk(await exists(file), 'and removed');
+  t.equal(cache.sizeOf(c.oid), undefined);
+});
+
 t.test('a range is read on its own', async (t) => {
   const dir = await tempDir(t);
   const cache = new DiskCache({ dir, maxBytes: 1 << 20 });
@@ -183,7 +199,8 @@ t.test('end to end: a GET of a cached blob is the ref lookup alone', async (t) =
   const server = await startFixtureServer(t);
   const repo = await server.createRepo('dc');
   const body = randomBytes(2 * 1024 * 1024);
-  const writer = await startApi(t, { repoUrl: repo.url });
+  const writerDir = await tempDir(t);
+  const writer = await startApi(t, { repoUrl: repo.url, env: { CACHE_DIR: writerDir } });
   const trips = async (api: typeof writer, method: string, path: string, headers?: Record<string, string>) => {
     server.resetCounts();
     const res = await api.request(method, path, undefined, headers);
@@ -194,6 +211,10 @@ t.test('end to end: a GET of a cached blob is the ref lookup alone', async (t) =
   t.equal(own.res.status, 200);
   t.ok(own.res.body.equals(body), 'exact bytes');
   t.equal(own.total, 1, 'a read of what this process wrote: ls-refs only');
+  t.same(await readdir(join(writerDir, 'incoming')), [], 'the raw copy was moved into the cache');
+  // A write refused (the path exists) leaves no raw copy behind either.
+  t.equal((await writer.request('POST', '/big.bin', randomBytes(2 * 1024 * 1024))).status, 409);
+  t.same(await readdir(join(writerDir, 'incoming')), []);
 
   // Another process, its own cache: the first read fetches (and keeps) the blob, the second reads the file.
   const reader = await startApi(t, { repoUrl: repo.url });
