@@ -29,6 +29,8 @@ t.test('defaults', async (t) => {
     maxCommitOperations: 1000,
     idempotencyWindow: 1000,
     gitVerifyPush: false,
+    packCompression: 'auto',
+    writeDeadlineMs: 30_000,
     dataDir: resolve('./data'),
     logLevel: 'info',
     apiTokens: [],
@@ -37,6 +39,9 @@ t.test('defaults', async (t) => {
     cacheDiskBytes: 1024 * 1024 * 1024,
     cacheDir: resolve('./data/blob-cache'),
     spoolThresholdBytes: 1024 * 1024,
+    watchPollMs: 1000,
+    maxWatchers: 100,
+    watchHeartbeatMs: 15_000,
   });
   t.equal(formatCommitMessage(c.commitMessageTemplate, 'POST', 'users/alice.json'), 'POST users/alice.json');
   // Empty variables (as docker-compose leaves them) count as unset.
@@ -51,16 +56,17 @@ t.test('every variable is read', async (t) => {
     REQUEST_TIMEOUT_MS: '0', SHUTDOWN_GRACE_MS: '250', DATA_DIR: '/var/lib/gitrest', LOG_LEVEL: 'warn',
     HEADERS_TIMEOUT_MS: '400', BODY_IDLE_TIMEOUT_MS: '0', API_TOKENS_RW: 'rw-token-0123456789', METRICS_PUBLIC: 'TRUE',
     CACHE_BYTES: '0', SPOOL_THRESHOLD_BYTES: '4096', READY_TIMEOUT_MS: '700', EMBEDDED_GIT_PORT: '9418',
-    CONTENT_TYPE_MODE: 'extension', COMMIT_MAX_OPERATIONS: '10', IDEMPOTENCY_WINDOW: '50', GIT_VERIFY_PUSH: 'true',
+    CONTENT_TYPE_MODE: 'extension', COMMIT_MAX_OPERATIONS: '10', IDEMPOTENCY_WINDOW: '50', GIT_VERIFY_PUSH: 'true', GIT_PACK_COMPRESSION: '6', WRITE_DEADLINE_MS: '9000',
+    WATCH_POLL_MS: '250', MAX_WATCHERS: '7', WATCH_HEARTBEAT_MS: '5000',
   });
   t.same(c, {
     port: 9000, host: '127.0.0.1', backendType: 'memory', gitRepoUrl: 'https://git.example.com/o/r.git',
     gitBranch: 'data/v1', authorName: 'Bot', authorEmail: 'bot@example.com',
     commitMessageTemplate: 'api: {method} {path} ({method})', maxBodyBytes: 1024, gitTimeoutMs: 500,
-    requestTimeoutMs: 0, shutdownGraceMs: 250, contentTypeMode: 'extension', maxCommitOperations: 10, idempotencyWindow: 50, gitVerifyPush: true, dataDir: '/var/lib/gitrest', logLevel: 'warn',
+    requestTimeoutMs: 0, shutdownGraceMs: 250, contentTypeMode: 'extension', maxCommitOperations: 10, idempotencyWindow: 50, gitVerifyPush: true, packCompression: 6, writeDeadlineMs: 9000, dataDir: '/var/lib/gitrest', logLevel: 'warn',
     headersTimeoutMs: 400, bodyIdleTimeoutMs: 0, apiTokens: [{ token: 'rw-token-0123456789', access: 'rw' }],
     metricsPublic: true, cacheBytes: 0, cacheDiskBytes: 1024 * 1024 * 1024, spoolThresholdBytes: 4096, readyTimeoutMs: 700, embeddedGitPort: 9418,
-    loopbackByDefault: false,
+    watchPollMs: 250, maxWatchers: 7, watchHeartbeatMs: 5000, loopbackByDefault: false,
   });
   t.equal(formatCommitMessage(c.commitMessageTemplate, 'PUT', 'a/b'), 'api: PUT a/b (PUT)');
   t.equal(loadConfig({ PORT: '0' }).port, 0, 'port 0 (any free port) is allowed');
@@ -99,6 +105,8 @@ t.test('invalid values: a ConfigError whose message is one line naming the varia
     [{ REQUEST_TIMEOUT_MS: 'soon' }, /^REQUEST_TIMEOUT_MS /],
     [{ SHUTDOWN_GRACE_MS: '1e3' }, /^SHUTDOWN_GRACE_MS /],
     [{ CONTENT_TYPE_MODE: 'mime' }, /^CONTENT_TYPE_MODE /],
+    [{ GIT_PACK_COMPRESSION: 'best' }, /^GIT_PACK_COMPRESSION /],
+    [{ GIT_PACK_COMPRESSION: '10' }, /^GIT_PACK_COMPRESSION /],
     [{ LOG_LEVEL: 'loud' }, /^LOG_LEVEL must be one of debug, info, warn, error, silent/],
     [{ GIT_PASSWORD: 'p', GIT_TOKEN: 't' }, /^GIT_PASSWORD and GIT_TOKEN are both set; set only one/],
     [{ GIT_USERNAME: 'alice' }, /^GIT_USERNAME is set without a password; also set GIT_PASSWORD or GIT_TOKEN/],
@@ -106,6 +114,9 @@ t.test('invalid values: a ConfigError whose message is one line naming the varia
     [{ BODY_IDLE_TIMEOUT_MS: '30s' }, /^BODY_IDLE_TIMEOUT_MS must be a whole number/],
     [{ CACHE_BYTES: '32MiB' }, /^CACHE_BYTES must be a whole number/],
     [{ SPOOL_THRESHOLD_BYTES: '-1' }, /^SPOOL_THRESHOLD_BYTES must be a whole number/],
+    [{ WATCH_POLL_MS: '5' }, /^WATCH_POLL_MS must be a whole number from 10 /],
+    [{ MAX_WATCHERS: 'lots' }, /^MAX_WATCHERS must be a whole number/],
+    [{ WATCH_HEARTBEAT_MS: '0' }, /^WATCH_HEARTBEAT_MS must be a whole number from 10 /],
     [{ METRICS_PUBLIC: 'maybe' }, /^METRICS_PUBLIC must be true or false \(got "maybe"\)/],
   ];
   for (const [env, message] of cases) expectConfigError(t, env, message);

@@ -217,6 +217,11 @@ async function verify(t: Test, repoUrl: string, bareDir: string, seed: string, a
   return { commits: commits.length, unacked: unexplained.length + usedFailures.size };
 }
 
+function percentile(values: number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return Math.round(sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] ?? NaN);
+}
+
 async function startReplicas(t: Test, repoUrl: string, n: number): Promise<ServerProcess[]> {
   const env = { BACKEND_TYPE: 'git', GIT_REPO_URL: repoUrl, LOG_LEVEL: 'warn', SHUTDOWN_GRACE_MS: '5000' };
   return Promise.all(Array.from({ length: n }, () => startServerProcess(t, { env })));
@@ -259,7 +264,8 @@ t.test('two server processes writing to one repository concurrently: nothing los
 });
 
 const REPLICAS = 3;
-const WRITERS = 32;
+/** 32 writers per replica: enough contention that, with retries bounded by a count, writes used to give up. */
+const WRITERS = 32 * REPLICAS;
 const WRITE_MS = 8000;
 const MAX_REQUESTS = 4000;
 const PATHS = Array.from({ length: 16 }, (_, i) => `d${i % 3}/sub${i % 2}/f${i}.bin`);
@@ -278,6 +284,7 @@ t.test(`${REPLICAS} server processes, ${WRITERS} concurrent writers, mixed POST/
   const deadline = Date.now() + WRITE_MS;
   let issued = 0;
   const attempts: Attempt[] = [];
+  const latencies: number[] = [];
   await Promise.all(Array.from({ length: WRITERS }, async (_, w) => {
     for (let seq = 0; issued < MAX_REQUESTS && Date.now() < deadline; seq++) {
       issued++;
@@ -288,7 +295,9 @@ t.test(`${REPLICAS} server processes, ${WRITERS} concurrent writers, mixed POST/
         ? undefined
         : Buffer.concat([Buffer.from(`w${w}#${seq}:`), randomBytes(Math.floor(Math.random() * 4096))]);
       const index = (w + seq) % REPLICAS;
+      const started = performance.now();
       attempts.push(await send(agent, replicas[index]!, index, { method, path, ...(body === undefined ? {} : { body }) }));
+      latencies.push(performance.now() - started);
     }
   }));
   const retries = (await Promise.all(replicas.map((r) => retryCount(agent, r)))).reduce((a, b) => a + b, 0);
@@ -299,7 +308,9 @@ t.test(`${REPLICAS} server processes, ${WRITERS} concurrent writers, mixed POST/
   t.comment(`requests ${attempts.length}; acknowledged POST ${count('POST', acked)}, PUT ${count('PUT', acked)}, ` +
     `DELETE ${count('DELETE', acked)}; 409 ${attempts.filter((a) => a.status === 409).length}, ` +
     `404 ${attempts.filter((a) => a.status === 404).length}; failed ${attempts.filter(failed).length}; ` +
-    `commits ${verdict.commits} (unacknowledged ${verdict.unacked}); retries (retry_count) ${retries}`);
+    `commits ${verdict.commits} (unacknowledged ${verdict.unacked}); retries (retry_count) ${retries}; ` +
+    `latency p50 ${percentile(latencies, 0.5)} ms, p99 ${percentile(latencies, 0.99)} ms`);
+  t.equal(attempts.filter((a) => a.status === 503).length, 0, 'no write gave up (503) under contention');
   t.ok(attempts.filter(acked).length > 0, 'some writes went through');
   for (const m of ['POST', 'PUT', 'DELETE'] as const) t.ok(count(m, acked) > 0, `some ${m}s were acknowledged`);
   t.ok(new Set(attempts.filter(acked).map((a) => a.replica)).size === REPLICAS, 'every replica acknowledged writes');

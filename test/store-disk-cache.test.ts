@@ -211,10 +211,21 @@ t.test('end to end: a GET of a cached blob is the ref lookup alone', async (t) =
   t.equal(own.res.status, 200);
   t.ok(own.res.body.equals(body), 'exact bytes');
   t.equal(own.total, 1, 'a read of what this process wrote: ls-refs only');
-  t.same(await readdir(join(writerDir, 'incoming')), [], 'the raw copy was moved into the cache');
+  // A body spooled as it is (stored pushes to loopback) is moved in itself; a deflated one by its raw copy.
+  t.same(await incoming(writerDir), [], 'no raw copy left behind');
   // A write refused (the path exists) leaves no raw copy behind either.
   t.equal((await writer.request('POST', '/big.bin', randomBytes(2 * 1024 * 1024))).status, 409);
-  t.same(await readdir(join(writerDir, 'incoming')), []);
+  t.same(await incoming(writerDir), []);
+
+  // Deflated on arrival (GIT_PACK_COMPRESSION=adaptive): the raw copy written beside the spool is moved in.
+  const deflatingDir = await tempDir(t);
+  const deflating = await startApi(t, { repoUrl: repo.url, env: { CACHE_DIR: deflatingDir, GIT_PACK_COMPRESSION: 'adaptive' } });
+  const other = randomBytes(2 * 1024 * 1024);
+  t.equal((await deflating.request('POST', '/deflated.bin', other)).status, 201);
+  const deflatedRead = await trips(deflating, 'GET', '/deflated.bin');
+  t.ok(deflatedRead.res.body.equals(other), 'exact bytes');
+  t.equal(deflatedRead.total, 1, 'a read of a body deflated on arrival: ls-refs only');
+  t.same(await readdir(join(deflatingDir, 'incoming')), [], 'the raw copy was moved into the cache');
 
   // Another process, its own cache: the first read fetches (and keeps) the blob, the second reads the file.
   const reader = await startApi(t, { repoUrl: repo.url });
@@ -241,3 +252,11 @@ t.test('end to end: a GET of a cached blob is the ref lookup alone', async (t) =
   t.equal(again.total, 2, 'without the disk cache: ls-refs and the blob');
   t.equal((await trips(off, 'GET', '/big.bin')).total, 2);
 });
+
+/** What is left in a cache's incoming directory (which only bodies deflated on arrival create). */
+async function incoming(cacheDir: string): Promise<string[]> {
+  return readdir(join(cacheDir, 'incoming')).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT') return [];
+    throw err;
+  });
+}

@@ -120,7 +120,8 @@ async function collect(it: AsyncIterable<Uint8Array>): Promise<Buffer[]> {
   return out;
 }
 
-function makeQueue(remote: FakeRemote, opts: { maxAttempts?: number; maxBatch?: number; landedDepth?: number } = {}) {
+function makeQueue(remote: FakeRemote,
+  opts: { maxAttempts?: number; maxBatch?: number; landedDepth?: number; deadlineMs?: number } = {}) {
   let known: string | null | undefined;
   const snapshots: boolean[] = [];
   const queue = new WriteQueue({
@@ -147,9 +148,10 @@ function makeQueue(remote: FakeRemote, opts: { maxAttempts?: number; maxBatch?: 
       return head;
     },
     maxAttempts: opts.maxAttempts ?? 5,
-    deadlineMs: 10_000,
+    deadlineMs: opts.deadlineMs ?? 10_000,
     maxBatch: opts.maxBatch ?? 64,
     backoffMs: () => 0,
+    raceBackoffMs: () => 1,
   });
   return { queue, snapshots };
 }
@@ -185,6 +187,31 @@ t.test('writes made while a push is in flight go out together, one commit each, 
   t.same(Object.fromEntries(remote.files()), { 'a.txt': 'uno', 'dir/b.txt': 'dos' });
 });
 
+t.test('writes that arrive while a batch retries a lost race join it: the next push carries them all', async (t) => {
+  const remote = new FakeRemote();
+  const other = makeQueue(remote).queue;
+  const { queue } = makeQueue(remote);
+  await queue.submit(op('POST', 'seed.txt', 'seed'));
+  const late: Array<Promise<unknown>> = [];
+  let moved = false;
+  remote.beforePush = async () => {
+    if (moved) return;
+    moved = true;
+    remote.beforePush = undefined;
+    await other.submit(op('POST', 'theirs.txt', 'x'));
+    remote.beforePush = hook;
+    // Submitted while our push is out and about to be refused.
+    late.push(queue.submit(op('POST', 'late1.txt', '1')), queue.submit(op('POST', 'late2.txt', '2')));
+  };
+  const hook = remote.beforePush;
+  const pushes = remote.pushes;
+  const first = await queue.submit(op('POST', 'mine.txt', 'm'));
+  t.equal(first.retries, 1);
+  t.same(await Promise.all(late.map(kindOf)), ['ok', 'ok']);
+  t.equal(remote.pushes - pushes, 3, 'the refused push, the other writer\'s, and one push for all three of ours');
+  t.same([...remote.files().keys()].sort(), ['late1.txt', 'late2.txt', 'mine.txt', 'seed.txt', 'theirs.txt']);
+});
+
 t.test('a push refused because the branch moved is retried from the new tip and re-checked', async (t) => {
   const remote = new FakeRemote();
   const other = makeQueue(remote).queue; // another writer on the same branch
@@ -208,12 +235,14 @@ t.test('a push refused because the branch moved is retried from the new tip and 
   t.equal(result.retries, 0);
 });
 
-t.test('retries are bounded and reported', async (t) => {
+t.test('lost races are bounded by the deadline, not by the attempts, and reported', async (t) => {
   const remote = new FakeRemote();
   const other = makeQueue(remote).queue;
-  const { queue } = makeQueue(remote, { maxAttempts: 3 });
+  const { queue } = makeQueue(remote, { maxAttempts: 3, deadlineMs: 200 });
   let n = 0;
+  let moves = Infinity;
   remote.beforePush = async () => {
+    if (n >= moves) return;
     remote.beforePush = undefined; // the other writer's own push must not recurse
     await other.submit(op('POST', `theirs-${n++}.txt`, 'x'));
     remote.beforePush = hook;
@@ -222,8 +251,16 @@ t.test('retries are bounded and reported', async (t) => {
   const err = await queue.submit(op('POST', 'mine.txt', 'x')).catch((e: unknown) => e);
   t.type(err, StoreError);
   t.equal((err as StoreError).kind, 'unavailable');
-  t.equal((err as StoreError).retries, 2);
+  t.match((err as StoreError).detail, /write deadline of 200 ms/);
+  t.ok((err as StoreError).retries > 2, `more retries than attempts allow failures (${(err as StoreError).retries})`);
   t.equal(await remote.read('mine.txt'), null, 'nothing of ours landed');
+
+  // The branch moves under the write 6 times, twice the attempts a failing host gets: the write still lands.
+  moves = n + 6;
+  const { queue: patient } = makeQueue(remote, { maxAttempts: 3 });
+  const result = await patient.submit(op('POST', 'late.txt', 'x'));
+  t.equal(result.retries, 6);
+  t.equal((await remote.read('late.txt'))?.toString(), 'x');
 });
 
 t.test('a write whose precondition fails confirms the tip before answering', async (t) => {

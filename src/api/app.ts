@@ -16,6 +16,7 @@ import type { Logger, RequestLog } from './logger.js';
 import { METRICS_CONTENT_TYPE, type ApiMetrics } from './metrics.js';
 import { Readiness } from './readiness.js';
 import { classify, isData, route, type Route } from './router.js';
+import { WatchStreams } from './watch.js';
 
 export interface AppDeps {
   store: Store;
@@ -24,6 +25,8 @@ export interface AppDeps {
   logger: Logger;
   /** Answers /readyz; default: one built on `store` with config.readyTimeoutMs. */
   readiness?: Readiness;
+  /** The /_watch streams, ended by a graceful shutdown; default: a registry of this app's own. */
+  watchers?: WatchStreams;
 }
 
 export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => void;
@@ -33,6 +36,8 @@ export function createApp(deps: AppDeps): RequestHandler {
   const secrets = secretsOf(config);
   const auth = new ApiAuth(config.apiTokens, config.metricsPublic);
   const readiness = deps.readiness ?? new Readiness(store, { timeoutMs: config.readyTimeoutMs });
+  const watchers = deps.watchers ?? new WatchStreams();
+  const watchLimits = { maxWatchers: config.maxWatchers, heartbeatMs: config.watchHeartbeatMs };
 
   async function handle(req: IncomingMessage, res: ServerResponse, out: Outcome): Promise<void> {
     const method = req.method ?? '';
@@ -66,6 +71,9 @@ export function createApp(deps: AppDeps): RequestHandler {
         res.end(text);
         return;
       }
+      case 'watch':
+        await watchers.handle(store, watchLimits, req, res, out);
+        return;
       case 'resource':
         out.path = r.path;
         await handleFile({ store, config }, req, res, r, out);

@@ -2,27 +2,24 @@
 // message is one line naming the variable and what to set. Credentials never leave this module in clear text
 // except through `credentials` and `apiTokens` themselves: log `redactedConfig(config)` instead of `config`.
 
-import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { join, resolve } from 'node:path';
 import type { BasicCredentials } from '../protocol/http.js';
 import { type PacketTraceTarget, packetTraceTarget } from '../protocol/packet-trace.js';
-import { DEFAULT_CACHE_BYTES, DEFAULT_CACHE_DISK_BYTES, EMBEDDED_CACHE_DIR, DEFAULT_IDEMPOTENCY_WINDOW, DEFAULT_MAX_BODY_BYTES, DEFAULT_SPOOL_THRESHOLD_BYTES } from '../store/options.js';
+import { DEFAULT_CACHE_BYTES, DEFAULT_CACHE_DISK_BYTES, DEFAULT_IDEMPOTENCY_WINDOW, DEFAULT_MAX_BODY_BYTES, DEFAULT_SPOOL_THRESHOLD_BYTES,
+  DEFAULT_WATCH_POLL_MS, DEFAULT_WRITE_DEADLINE_MS, EMBEDDED_CACHE_DIR,
+} from '../store/options.js';
 import { CONTENT_TYPE_MODES, type ContentTypeMode } from './content-type.js';
+import { ConfigError, type Getter } from './config-error.js';
+import { apiTokens, type ApiToken, type TokenAccess } from './token-config.js';
 import { MAX_OPERATIONS } from '../store/transaction.js';
+import type { BlobCompression } from '../pack/pack-writer.js';
 
-export { DEFAULT_MAX_BODY_BYTES };
+export { DEFAULT_MAX_BODY_BYTES, ConfigError };
+export { MIN_TOKEN_LENGTH, parseTokenFile, type ApiToken, type TokenAccess } from './token-config.js';
 
 export type BackendType = 'git' | 'memory';
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent';
-
-/** What a REST API token may do: 'ro' reads (GET, HEAD, OPTIONS, /metrics), 'rw' also writes. */
-export type TokenAccess = 'ro' | 'rw';
-
-export interface ApiToken {
-  token: string;
-  access: TokenAccess;
-}
 
 export interface Config {
   port: number;
@@ -46,6 +43,8 @@ export interface Config {
   maxBodyBytes: number;
   /** Bound on each exchange with the Git host. */
   gitTimeoutMs: number;
+  /** A write is answered within this, its retries (lost races, a failing host) included. */
+  writeDeadlineMs: number;
   /** Bound on receiving a whole request (Node's server.requestTimeout); 0 disables. */
   requestTimeoutMs: number;
   /** Bound on receiving the request line and headers (Node's server.headersTimeout). */
@@ -78,25 +77,25 @@ export interface Config {
    * for GIT_REPO_URL left to the store (a per-repository directory under the system's temp dir).
    */
   cacheDir?: string;
+  /** GIT_PACK_COMPRESSION: 'auto', or a zlib level for the blobs of every push (see GitStoreOptions.packCompression). */
+  packCompression: 'auto' | BlobCompression;
   /** Confirm every accepted push with a ref lookup before answering (for hosts that acknowledge what they drop). */
   gitVerifyPush: boolean;
   /** First-parent commits in which an Idempotency-Key is looked for. */
   idempotencyWindow: number;
   /** Request bodies larger than this are spooled to a temporary file instead of held in memory. */
   spoolThresholdBytes: number;
+  /** How often the change feed (GET /_watch) looks up the branch tip while anyone watches. */
+  watchPollMs: number;
+  /** Most /_watch streams open at once; more are answered 503. */
+  maxWatchers: number;
+  /** Interval of the heartbeat comment on every /_watch stream. */
+  watchHeartbeatMs: number;
   /** GIT_TRACE_PACKET: where every pkt-line exchanged with the Git host is traced; unset = off. */
   packetTrace?: PacketTraceTarget;
 }
 
-export class ConfigError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'ConfigError';
-  }
-}
-
 export const DEFAULT_COMMIT_MESSAGE = '{method} {path}';
-export const MIN_TOKEN_LENGTH = 16;
 const MAX_MS = 2 ** 31 - 1;
 
 export function loadConfig(env: NodeJS.ProcessEnv): Config {
@@ -116,6 +115,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     commitMessageTemplate: env.GIT_COMMIT_MESSAGE?.trim() || DEFAULT_COMMIT_MESSAGE,
     maxBodyBytes: integer(get, 'MAX_BODY_BYTES', DEFAULT_MAX_BODY_BYTES, 1, Number.MAX_SAFE_INTEGER),
     gitTimeoutMs: integer(get, 'GIT_TIMEOUT_MS', 30_000, 1, MAX_MS),
+    writeDeadlineMs: integer(get, 'WRITE_DEADLINE_MS', DEFAULT_WRITE_DEADLINE_MS, 1, MAX_MS),
     requestTimeoutMs: integer(get, 'REQUEST_TIMEOUT_MS', 300_000, 0, MAX_MS),
     headersTimeoutMs: integer(get, 'HEADERS_TIMEOUT_MS', 30_000, 1, MAX_MS),
     bodyIdleTimeoutMs: integer(get, 'BODY_IDLE_TIMEOUT_MS', 30_000, 0, MAX_MS),
@@ -130,8 +130,12 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     cacheBytes: integer(get, 'CACHE_BYTES', DEFAULT_CACHE_BYTES, 0, Number.MAX_SAFE_INTEGER),
     cacheDiskBytes: integer(get, 'CACHE_DISK_BYTES', DEFAULT_CACHE_DISK_BYTES, 0, Number.MAX_SAFE_INTEGER),
     gitVerifyPush: flag(get, 'GIT_VERIFY_PUSH', false),
+    packCompression: packCompression(get),
     idempotencyWindow: integer(get, 'IDEMPOTENCY_WINDOW', DEFAULT_IDEMPOTENCY_WINDOW, 1, 100_000),
     spoolThresholdBytes: integer(get, 'SPOOL_THRESHOLD_BYTES', DEFAULT_SPOOL_THRESHOLD_BYTES, 0, Number.MAX_SAFE_INTEGER),
+    watchPollMs: integer(get, 'WATCH_POLL_MS', DEFAULT_WATCH_POLL_MS, 10, MAX_MS),
+    maxWatchers: integer(get, 'MAX_WATCHERS', 100, 0, 100_000),
+    watchHeartbeatMs: integer(get, 'WATCH_HEARTBEAT_MS', 15_000, 10, MAX_MS),
     loopbackByDefault: false,
   };
   config.loopbackByDefault = get('HOST') === undefined && backendType === 'git' && gitRepoUrl === undefined &&
@@ -203,8 +207,6 @@ export function redact(text: string, secrets: readonly string[]): string {
   return out;
 }
 
-type Getter = (name: string) => string | undefined;
-
 function integer(get: Getter, name: string, dflt: number, min: number, max: number): number {
   const raw = get(name);
   if (raw === undefined) return dflt;
@@ -224,6 +226,15 @@ function checkHost(raw: string): string {
   if (name.length <= 253 && name.replace(/\.$/, '').split('.').every((l) => label.test(l))) return name;
   throw new ConfigError(`HOST must be an IP address or a host name of this machine (got ${JSON.stringify(raw)}); ` +
     'e.g. HOST=127.0.0.1 for this machine only, HOST=0.0.0.0 for all interfaces, or unset it');
+}
+
+function packCompression(get: Getter): 'auto' | BlobCompression {
+  const v = get('GIT_PACK_COMPRESSION');
+  if (v === undefined || v === 'auto') return 'auto';
+  if (v === 'adaptive') return v;
+  if (/^[0-9]$/.test(v)) return Number(v) as BlobCompression;
+  throw new ConfigError(`GIT_PACK_COMPRESSION must be auto, adaptive or a zlib level 0 to 9 (got ${JSON.stringify(v)}); ` +
+    'unset it for the default auto');
 }
 
 function oneOf<T extends string>(get: Getter, name: string, allowed: readonly T[], dflt: T): T {
@@ -316,84 +327,4 @@ function pickCredentials(get: Getter, userinfo: BasicCredentials | undefined): B
   const legacy = get('TEST_GITHUB_PAT_TOKEN');
   if (legacy !== undefined) return { username: 'git', password: legacy };
   return undefined;
-}
-
-/**
- * REST API tokens, from any mix of:
- *   API_TOKENS_RW="tok1,tok2"   read-write tokens, comma-separated
- *   API_TOKENS_RO="tok3"        read-only tokens, comma-separated
- *   API_TOKENS_FILE=/path       a file read at startup, see parseTokenFile
- * A token is at least MIN_TOKEN_LENGTH printable ASCII characters (no spaces or commas). Giving the same token
- * twice with the same access is harmless; with both accesses it is an error. Error messages never echo a token.
- */
-function apiTokens(get: Getter): ApiToken[] {
-  const byToken = new Map<string, ApiToken>();
-  const add = (token: string, access: TokenAccess, where: string): void => {
-    const seen = byToken.get(token);
-    if (seen !== undefined && seen.access !== access) {
-      throw new ConfigError(`${where} is also configured as a${seen.access === 'ro' ? ' read-only' : ' read-write'} ` +
-        'token; give each token one access level');
-    }
-    byToken.set(token, { token, access });
-  };
-  for (const [name, access] of [['API_TOKENS_RW', 'rw'], ['API_TOKENS_RO', 'ro']] as const) {
-    const raw = get(name);
-    if (raw === undefined) continue;
-    raw.split(',').forEach((part, i) => {
-      const where = `${name} entry ${i + 1}`;
-      add(checkToken(part.trim(), where, 'remove the stray comma or give the token'), access, where);
-    });
-  }
-  const file = get('API_TOKENS_FILE');
-  if (file !== undefined) {
-    let text: string;
-    try {
-      text = readFileSync(file, 'utf8');
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code ?? String(err);
-      throw new ConfigError(`API_TOKENS_FILE ${JSON.stringify(file)} cannot be read (${code}); ` +
-        'point it at a readable file of "rw <token>" / "ro <token>" lines');
-    }
-    const tokens = parseTokenFile(text, `API_TOKENS_FILE ${JSON.stringify(file)}`);
-    if (tokens.length === 0) {
-      throw new ConfigError(`API_TOKENS_FILE ${JSON.stringify(file)} holds no tokens; ` +
-        'add "rw <token>" or "ro <token>" lines, or unset API_TOKENS_FILE to leave the API open');
-    }
-    for (const t of tokens) add(t.token, t.access, `a token in API_TOKENS_FILE (line ${t.line})`);
-  }
-  return [...byToken.values()];
-}
-
-/**
- * The token file: one token per line as `rw <token>` or `ro <token>` (access, whitespace, token). Blank lines
- * and lines whose first non-blank character is `#` are ignored; there are no trailing comments (a token may hold
- * `#`). `name` prefixes error messages, which give the line number but never the line itself.
- */
-export function parseTokenFile(text: string, name: string): Array<ApiToken & { line: number }> {
-  const out: Array<ApiToken & { line: number }> = [];
-  text.split(/\r?\n/).forEach((raw, i) => {
-    const line = raw.trim();
-    if (line === '' || line.startsWith('#')) return;
-    const where = `${name} line ${i + 1}`;
-    const m = /^(\S+)\s+(.*)$/.exec(line);
-    const access = m?.[1];
-    if (m === null || (access !== 'rw' && access !== 'ro')) {
-      throw new ConfigError(`${where} is not "rw <token>" or "ro <token>"; fix it or make it a # comment`);
-    }
-    out.push({ token: checkToken(m[2] as string, where, 'give one token per line'), access, line: i + 1 });
-  });
-  return out;
-}
-
-function checkToken(token: string, where: string, hint: string): string {
-  if (token === '') throw new ConfigError(`${where} is an empty token; ${hint}`);
-  if (!/^[\x21-\x7e]+$/.test(token) || token.includes(',')) {
-    throw new ConfigError(`${where} has a space, comma, control or non-ASCII character; ` +
-      'tokens are printable ASCII, e.g. from `openssl rand -hex 32`');
-  }
-  if (token.length < MIN_TOKEN_LENGTH) {
-    throw new ConfigError(`${where} is shorter than ${MIN_TOKEN_LENGTH} characters; ` +
-      'use a long random token, e.g. from `openssl rand -hex 32`');
-  }
-  return token;
 }

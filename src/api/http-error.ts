@@ -56,6 +56,8 @@ function httpErrorOf(e: StoreError): HttpError {
         { 'Retry-After': '5' });
     case 'timeout':
       return new HttpError(504, e.message, e.detail ?? 'the Git host did not answer in time (GIT_TIMEOUT_MS); try again');
+    case 'gone':
+      return new HttpError(410, e.message, e.detail ?? 'start again without since (from the current tip)');
     case 'auth':
       return new HttpError(502, e.message, e.detail ??
         'the Git host refused the server\'s credentials; the operator should check GIT_TOKEN (or GIT_USERNAME/GIT_PASSWORD)');

@@ -8,7 +8,9 @@ import { isDirectoryTarget, parseDirectoryPath, parseResourcePath } from './path
 import { historyQuery, listQuery, readQuery, refuseRef, wantsHistory, type HistoryQuery, type ListQuery, type ReadQuery } from './query.js';
 
 /** Paths the API answers itself; they can never name a stored file. */
-export const RESERVED_PATHS = { '/metrics': 'metrics', '/healthz': 'healthz', '/readyz': 'readyz', '/_commit': 'commit' } as const;
+export const RESERVED_PATHS = {
+  '/metrics': 'metrics', '/healthz': 'healthz', '/readyz': 'readyz', '/_watch': 'watch', '/_commit': 'commit',
+} as const;
 
 export type Reserved = (typeof RESERVED_PATHS)[keyof typeof RESERVED_PATHS];
 

@@ -15,6 +15,7 @@ import { ConfigError, loadConfig, redact, redactedConfig, secretsOf, type Config
 import { createLogger, type Logger } from './logger.js';
 import { ApiMetrics } from './metrics.js';
 import { Readiness } from './readiness.js';
+import { WatchStreams } from './watch.js';
 
 export interface ServerOverrides {
   /** Use this store instead of building one from the config. The caller keeps ownership: close() leaves it open. */
@@ -54,7 +55,8 @@ export async function startServer(config: Config, overrides: ServerOverrides = {
     : await openBackend(config, logger, metrics);
 
   const readiness = new Readiness(backend.store, { timeoutMs: config.readyTimeoutMs });
-  const server = createServer({ store: backend.store, config, metrics, logger, readiness });
+  const watchers = new WatchStreams();
+  const server = createServer({ store: backend.store, config, metrics, logger, readiness, watchers });
   const requests = trackRequests(server);
   try {
     await listenOrExplain(server, port, host);
@@ -67,6 +69,8 @@ export async function startServer(config: Config, overrides: ServerOverrides = {
   const close = (): Promise<void> => {
     closing ??= (async () => {
       readiness.stop();
+      // Change feeds never finish by themselves: end them first, so the drain waits only for real requests.
+      watchers.close();
       const inFlight = requests.active.size;
       const cut = await drain(server, config.shutdownGraceMs, logger, requests.active);
       await backend.close();
@@ -106,7 +110,10 @@ async function openBackend(config: Config, logger: Logger, metrics: ApiMetrics):
     }
     const { createGitStore } = await importOrExplain(() => import('./git-backend.js'),
       'the Git backend is missing from this build; set BACKEND_TYPE=memory or rebuild with `npm run build`');
-    const store: Store = await createGitStore(config, repoUrl, metrics, (level, message, fields) => logger[level](message, fields));
+    // Once per outage, not once per poll: watchers wait quietly for the host to come back.
+    const store: Store = await createGitStore(config, repoUrl, metrics, (level, message, fields) => logger[level](message, fields),
+      (err) => logger.warn('change feed: cannot read the branch; watchers get no events until it can',
+        { error: err.message, ...(err.detail === undefined ? {} : { detail: err.detail }) }));
     const started = embedded;
     return {
       store,

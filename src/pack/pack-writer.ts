@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
-import { deflateSync } from 'node:zlib';
+import { createDeflate, deflateSync } from 'node:zlib';
 import { adaptiveDeflate } from './adaptive-deflate.js';
+import { storedZlib } from './stored-deflate.js';
 import { PackError } from './errors.js';
 import type { ObjectType } from './object.js';
 import { encodeObjectHeader, encodePackHeader, typeCode } from './pack-format.js';
@@ -19,6 +20,12 @@ export type PackInput =
       deflated: AsyncIterable<Uint8Array>;
     };
 
+/**
+ * How blob content is compressed in a pack: 'adaptive' (below), or a zlib level for every blob, 0 being the
+ * bytes stored as they are. Trees and commits, small, always get zlib's default level.
+ */
+export type BlobCompression = 'adaptive' | 0 | 1 | 2 | 3 | 4 | 5 | 6 | 7 | 8 | 9;
+
 /** Buffers up to this size are deflated in one call at zlib's default level; larger ones adaptively. */
 const WHOLE_DEFLATE_MAX = 64 * 1024;
 
@@ -31,6 +38,7 @@ const WHOLE_DEFLATE_MAX = 64 * 1024;
 export async function* writePack(
   count: number,
   objects: Iterable<PackInput> | AsyncIterable<PackInput>,
+  blobs: BlobCompression = 'adaptive',
 ): AsyncGenerator<Buffer> {
   const hash = createHash('sha1');
   const emit = (bytes: Buffer): Buffer => {
@@ -45,6 +53,11 @@ export async function* writePack(
     if ('deflated' in obj) {
       yield emit(header);
       for await (const part of obj.deflated) yield emit(Buffer.from(part.buffer, part.byteOffset, part.byteLength));
+    } else if (obj.type === 'blob' && blobs !== 'adaptive') {
+      yield emit(header);
+      const data = exactSize(toAsync(obj.data instanceof Uint8Array ? [obj.data] : obj.data), obj.size);
+      const zlib = blobs === 0 ? storedZlib(data) : deflateAtLevel(data, blobs);
+      for await (const part of zlib) yield emit(part);
     } else if (obj.data instanceof Uint8Array && obj.data.length <= WHOLE_DEFLATE_MAX) {
       if (obj.data.length !== obj.size) {
         throw new PackError('bad-size', `object has ${obj.data.length} bytes, declared ${obj.size}`);
@@ -68,6 +81,21 @@ export async function* writePack(
  */
 export function deflateObjectStream(chunks: AsyncIterable<Uint8Array>, size: number): AsyncGenerator<Buffer> {
   return adaptiveDeflate(exactSize(chunks, size));
+}
+
+/** A node:zlib stream at `level`, fed with backpressure. */
+async function* deflateAtLevel(chunks: AsyncIterable<Uint8Array>, level: number): AsyncGenerator<Buffer> {
+  const z = createDeflate({ level });
+  const feeding = (async () => {
+    try {
+      for await (const c of chunks) if (!z.write(c)) await new Promise((r) => z.once('drain', r));
+      z.end();
+    } catch (err) {
+      z.destroy(err as Error);
+    }
+  })();
+  for await (const out of z) yield out as Buffer;
+  await feeding;
 }
 
 async function* toAsync(chunks: Iterable<Uint8Array> | AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {

@@ -119,7 +119,7 @@ async function valuesAt(src: HistorySource, roots: string[], segments: readonly 
 }
 
 /** A person with the date in ISO 8601, in the offset they wrote it in. */
-function personOf(who: Identity): { name: string; email: string; date: string } {
+export function personOf(who: Identity): { name: string; email: string; date: string } {
   const sign = who.timezone.startsWith('-') ? -1 : 1;
   const minutes = sign * (Number(who.timezone.slice(1, 3)) * 60 + Number(who.timezone.slice(3, 5)));
   const local = new Date((who.timestamp + minutes * 60) * 1000).toISOString().slice(0, 19);

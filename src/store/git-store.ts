@@ -15,33 +15,34 @@
  */
 import { decodeCommit, encodeCommit, type Identity } from '../pack/commit.js';
 import { hashObject } from '../pack/oid.js';
-import { ZERO_OID } from '../pack/object.js';
-import { writePack } from '../pack/pack-writer.js';
 import { Remote } from '../protocol/remote.js';
 import { KnownTip } from './known-tip.js';
 import { ObjectCache } from './object-cache.js';
 import { DiskCache } from './disk-cache.js';
-import type { StageOptions } from './staged-blob.js';
 import { GitObjects } from './git-objects.js';
 import { lookupPath } from './tree-edit.js';
 import { KeyIndex, withKeyTrailers } from './idempotency.js';
-import { AcknowledgedPush, headOnBranch } from './push-check.js';
+import { AcknowledgedPush } from './push-check.js';
+import { GitPush } from './git-push.js';
+import type { StageOptions } from './staged-blob.js';
 import { stageCommit, stageRestWrite, type StagedWrite } from './transaction.js';
 import {
   StoreError, type BodySource, type ConditionalRead, type ConditionalReadOptions, type History, type HistoryOptions, type Listing,
-  type ListOptions, type ReadOptions, type ReadResult, type Store, type CommitRequest, type WriteOptions, type WriteResult,
+  type ListOptions, type ReadOptions, type ReadResult, type Store, type CommitRequest, type Subscription, type WatchOptions,
+  type WriteOptions, type WriteResult,
 } from './store.js';
 import { checkRef, decodeCursor, isCommitId, unknownRef, type Cursor } from './listing.js';
 import { entriesBelow, pageOf, resolveName } from './git-listing.js';
 import { decodeHistoryCursor, historyPage } from './git-history.js';
 import { PackError } from '../pack/errors.js';
 import { RemoteError } from '../protocol/errors.js';
-import { WriteQueue, type PushInDoubt } from './write-queue.js';
-import type { PushObject, Snapshot, WriteOp } from './write-plan.js';
+import { WriteQueue } from './write-queue.js';
+import type { Snapshot, WriteOp } from './write-plan.js';
 import { toStoreError, withRetries } from './errors.js';
 import { notFound, refusal } from './refusals.js';
 import { retrying, RetryBudget, startDeadline } from './retry.js';
 import type { EngineMetrics } from './engine-metrics.js';
+import { ChangeFeed } from './change-feed.js';
 import { resolveGitStoreOptions, type GitStoreOptions, type ResolvedGitStoreOptions } from './options.js';
 
 export type { GitStoreOptions } from './options.js';
@@ -51,7 +52,6 @@ export class GitStore implements Store {
   readonly cache: ObjectCache;
   /** Blobs larger than the object cache keeps, on disk (CACHE_DIR); undefined when CACHE_DISK_BYTES is 0. */
   readonly disk: DiskCache | undefined;
-  readonly #staging: StageOptions;
   readonly #objects: GitObjects;
   readonly #ref: string;
   readonly #opts: ResolvedGitStoreOptions;
@@ -61,10 +61,15 @@ export class GitStore implements Store {
   readonly #tip = new KnownTip();
   /** The last acknowledged push, until a ref lookup shows it on the branch. */
   readonly #acknowledged: AcknowledgedPush;
+  readonly #pusher: GitPush;
+  /** How request bodies are made ready: deflated as they arrive only when the pack sends them deflated adaptively. */
+  readonly #staging: StageOptions;
   /** Which recent commits carry which idempotency key. */
   readonly #keys: KeyIndex;
   /** Writes in flight by idempotency key: a repeat waits for the first. */
   readonly #keyed = new Map<string, Promise<WriteResult>>();
+  /** Made by the first watch(); one per store, however many watch. */
+  #feed: ChangeFeed | undefined;
 
   constructor(options: GitStoreOptions) {
     const opts = resolveGitStoreOptions(options);
@@ -75,11 +80,6 @@ export class GitStore implements Store {
     this.cache = new ObjectCache(opts.cacheBytes);
     const cache = this.cache;
     this.disk = opts.cacheDiskBytes > 0 ? new DiskCache({ dir: opts.cacheDir, maxBytes: opts.cacheDiskBytes }) : undefined;
-    // Large bodies keep a raw copy beside the deflated spool, to be moved into the disk cache once pushed.
-    this.#staging = {
-      maxBodyBytes: opts.maxBodyBytes, spoolThresholdBytes: opts.spoolThresholdBytes,
-      ...(this.disk === undefined ? {} : { rawCopyDir: this.disk.incomingDir }),
-    };
     this.#objects = new GitObjects(this.remote, cache, {
       cacheBlobBytes: opts.cacheBlobBytes, blobSizes: opts.blobSizes, knownTip: () => this.#tip.value,
       ...(this.disk === undefined ? {} : { disk: this.disk }),
@@ -90,11 +90,24 @@ export class GitStore implements Store {
     this.#acknowledged = new AcknowledgedPush({ objects: this.#objects, metrics: this.#metrics, log: opts.log, depth: opts.landedDepth });
     this.#keys = new KeyIndex({ window: opts.idempotencyWindow, fetchCommits: (commit, depth) => this.#commitsFrom(commit, depth) });
     this.#metrics.objectCache(() => ({ hits: cache.hits, misses: cache.misses, bytes: cache.bytes }));
+    // A body deflated on arrival keeps a raw copy beside its spool, to be moved into the disk cache once pushed
+    // (a body spooled as it is is moved in itself).
+    this.#staging = {
+      maxBodyBytes: opts.maxBodyBytes, spoolThresholdBytes: opts.spoolThresholdBytes,
+      deflateOnArrival: opts.packCompression === 'adaptive',
+      ...(this.disk === undefined ? {} : { rawCopyDir: this.disk.incomingDir }),
+    };
+    this.#pusher = new GitPush({
+      remote: this.remote, ref: this.#ref, objects: this.#objects, tip: this.#tip, acknowledged: this.#acknowledged,
+      metrics: this.#metrics, log: opts.log, readTip: () => this.#readTip(),
+      onPushed: () => this.#feed?.wake(), // watchers see our own write at once, not at the next poll
+      verifyPush: opts.verifyPush, landedDepth: opts.landedDepth, compression: opts.packCompression,
+    });
     this.#queue = new WriteQueue({
       snapshot: (refresh) => this.#snapshot(refresh),
       loadTree: (oid) => this.#objects.loadTree(oid),
-      push: (from, to, objects) => this.#push(from, to, objects),
-      findLanded: (pushes) => this.#observedFindLanded(pushes),
+      push: (from, to, objects) => this.#pusher.push(from, to, objects),
+      findLanded: (pushes) => this.#pusher.findLanded(pushes),
       makeCommit: (tree, parent, op, status) => this.#makeCommit(tree, parent, op, status),
       findKey: (tip, key) => this.#keys.find(tip, key),
       rootOf: (commit) => this.#objects.rootTree(commit),
@@ -148,6 +161,16 @@ export class GitStore implements Store {
       const page = await historyPage({ cache: this.cache, remote: this.remote, signal }, start, segments, opts.dir === true, opts.limit);
       return { path: shown, ...page };
     });
+  }
+
+  /** A subscription to the branch's commits; all of them share one poll of the tip per `watchPollMs`. */
+  watch(opts: WatchOptions): Subscription {
+    this.#feed ??= new ChangeFeed({
+      cache: this.cache,
+      readTip: (signal) => this.#readTip(signal),
+      fetch: (wants, o, signal) => this.#objects.fetch(wants, o, signal),
+    }, { pollMs: this.#opts.watchPollMs, onError: this.#opts.onWatchError });
+    return this.#feed.subscribe(opts);
   }
 
   async #reading<T extends object>(once: (signal: AbortSignal) => Promise<T>): Promise<T & { retries: number }> {
@@ -252,6 +275,7 @@ export class GitStore implements Store {
   }
 
   async close(): Promise<void> {
+    this.#feed?.close();
     await this.#queue.drain();
     await this.remote.close();
     this.cache.clear();
@@ -323,50 +347,6 @@ export class GitStore implements Store {
     return { oid, data };
   }
 
-  /**
-   * Pushes `to` over `from` with the objects it needs. Returns false when the remote refused because the
-   * branch moved (the caller refreshes and retries); throws on any other failure.
-   */
-  async #push(from: string | null, to: string, objects: PushObject[]): Promise<boolean> {
-    let result: Awaited<ReturnType<Remote['push']>>;
-    try {
-      result = await this.remote.push([{ ref: this.#ref, oldOid: from ?? ZERO_OID, newOid: to }], packOf(objects));
-    } catch (err) {
-      // Whatever happened, the tip we knew may be wrong now (the push may even have landed).
-      this.#tip.forget();
-      throw err;
-    }
-    const ref = result.refs.find((r) => r.ref === this.#ref);
-    if (result.ok && ref?.status === 'ok') {
-      if (this.#opts.verifyPush && !(await this.#applied(from, to))) return false;
-      this.#acknowledged.made(to, from, this.#tip.made(to));
-      this.#metrics.pushed(objects.filter((o) => o.type === 'commit').length);
-      await this.#objects.remember(objects);
-      return true;
-    }
-    // Refused: the tip we knew is not (or may not be) the remote's.
-    this.#tip.forget();
-    if (ref?.status === 'ref-moved') {
-      this.#metrics.lostRace();
-      return false;
-    }
-    const why = ref?.status === 'error' ? ref.message : result.unpack;
-    throw new StoreError('upstream', 'the git host refused the push', why);
-  }
-
-  /**
-   * GIT_VERIFY_PUSH: whether an acknowledged push is on the branch (one ref lookup when it is the tip). A push
-   * the host said `ok` to but did not apply is handled as a lost race: the batch is planned again and retried.
-   */
-  async #applied(from: string | null, to: string): Promise<boolean> {
-    this.#tip.forget();
-    const landed = await headOnBranch(this.#objects, await this.#readTip(), new Set([to]), from, this.#opts.landedDepth);
-    if (landed !== null) return true;
-    this.#metrics.pushNotApplied('verified');
-    this.#opts.log('warn', 'the git host acknowledged a push but the branch does not hold it; retrying the writes', { commit: to });
-    return false;
-  }
-
   /** The first-parent commits from `commit` down, `depth` of them at most, in one request (no trees). */
   async #commitsFrom(commit: string, depth: number): Promise<Map<string, { parent: string | null; message: string }>> {
     const out = new Map<string, { parent: string | null; message: string }>();
@@ -377,35 +357,4 @@ export class GitStore implements Store {
     }
     return out;
   }
-
-  async #observedFindLanded(pushes: readonly PushInDoubt[]): Promise<string | null> {
-    try {
-      const head = await this.#findLanded(pushes);
-      this.#metrics.pushInDoubt(head === null ? 'not_landed' : 'landed');
-      return head;
-    } catch (err) {
-      this.#metrics.pushInDoubt('unknown');
-      throw err;
-    }
-  }
-
-  /**
-   * After pushes that got no clear answer: reads the tip and walks its first parents for one of their heads,
-   * down to the oldest push's base, at most `landedDepth` commits.
-   */
-  async #findLanded(pushes: readonly PushInDoubt[]): Promise<string | null> {
-    const heads = new Set(pushes.map((p) => p.head));
-    return headOnBranch(this.#objects, await this.#readTip(), heads, pushes[0]?.base ?? null, this.#opts.landedDepth);
-  }
-}
-
-function packOf(objects: PushObject[]): AsyncGenerator<Buffer> {
-  return writePack(
-    objects.length,
-    objects.map((o) =>
-      o.deflated !== undefined
-        ? { type: o.type, size: o.size, deflated: o.deflated() }
-        : { type: o.type, size: o.size, data: Buffer.isBuffer(o.data) ? o.data : o.data() },
-    ),
-  );
 }

@@ -7,8 +7,10 @@
 import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { BlobCompression } from '../pack/pack-writer.js';
 import type { RemoteOptions } from '../protocol/remote.js';
 import { NO_ENGINE_METRICS, type EngineMetrics, type StoreLog } from './engine-metrics.js';
+import type { StoreError } from './store.js';
 
 /** Largest request body (MAX_BODY_BYTES). */
 export const DEFAULT_MAX_BODY_BYTES = 100 * 1024 * 1024;
@@ -26,6 +28,10 @@ export const DEFAULT_CACHE_BLOB_BYTES = 64 * 1024;
 export const DEFAULT_BLOB_SIZES = 100_000;
 /** First-parent commits below the tip in which an Idempotency-Key is looked for (IDEMPOTENCY_WINDOW). */
 export const DEFAULT_IDEMPOTENCY_WINDOW = 1000;
+/** How often the change feed looks up the tip while anyone watches (WATCH_POLL_MS). */
+export const DEFAULT_WATCH_POLL_MS = 1000;
+/** A write batch answers within this, its retries included (WRITE_DEADLINE_MS). */
+export const DEFAULT_WRITE_DEADLINE_MS = 30_000;
 /** Longest Retry-After a retry waits for. */
 export const DEFAULT_MAX_RETRY_AFTER_MS = 5_000;
 /** The HTTP client's own headers timeout when the remote options set none (see src/protocol/http.ts). */
@@ -55,9 +61,12 @@ export interface GitStoreOptions {
   blobSizes?: number;
   /** First-parent commits an idempotency key is looked for in; default DEFAULT_IDEMPOTENCY_WINDOW. */
   idempotencyWindow?: number;
-  /** Attempts of a write batch (lost races and transient failures of the host), the first included; default 8. */
+  /**
+   * Attempts of a write batch after transient failures of the host, the first included; default 8. Lost races
+   * are not counted: they are bounded by writeDeadlineMs alone.
+   */
   maxAttempts?: number;
-  /** A write batch answers within this, retries included; default 60 s. */
+  /** A write batch answers within this, retries included (WRITE_DEADLINE_MS); default DEFAULT_WRITE_DEADLINE_MS. */
   writeDeadlineMs?: number;
   /** A read answers within this, retries included; default twice the remote's headers timeout. */
   readDeadlineMs?: number;
@@ -71,16 +80,37 @@ export interface GitStoreOptions {
   maxBatch?: number;
   /** The clock commits are dated by; default the system clock. */
   now?: () => Date;
+  /** How often the change feed looks up the tip while anyone watches; default DEFAULT_WATCH_POLL_MS. */
+  watchPollMs?: number;
+  /** Told when the change feed's polls start failing (once until one succeeds); default: nobody. */
+  onWatchError?: (err: StoreError) => void;
   /** Told about exchanges with the host, pushes and the object cache; default: nobody. */
   metrics?: EngineMetrics;
+  /**
+   * How blobs are compressed in a push (GIT_PACK_COMPRESSION): 'auto' (the default) stores them (level 0) for
+   * a host on loopback, which inflates and deflates again what it receives, and deflates them adaptively for
+   * any other host, where the bytes on the wire count; or 'adaptive', or a zlib level 0–9.
+   */
+  packCompression?: 'auto' | BlobCompression;
   /** Confirm every accepted push with a ref lookup before answering it (GIT_VERIFY_PUSH); default false. */
   verifyPush?: boolean;
   /** Where the store logs what an operator should know; default: nowhere. */
   log?: StoreLog;
 }
 
-/** The options with every default filled in. */
-export type ResolvedGitStoreOptions = Readonly<Required<GitStoreOptions>>;
+/** The options with every default filled in ('auto' resolved for the host). */
+export type ResolvedGitStoreOptions = Readonly<Required<Omit<GitStoreOptions, 'packCompression'>> & { packCompression: BlobCompression }>;
+
+/** A host name or address that is this machine. */
+export function isLoopbackUrl(url: string): boolean {
+  let host: string;
+  try {
+    host = new URL(url).hostname.replace(/^\[|\]$/g, '').toLowerCase();
+  } catch {
+    return false;
+  }
+  return host === 'localhost' || host.endsWith('.localhost') || /^127\.\d+\.\d+\.\d+$/.test(host) || host === '::1';
+}
 
 export function resolveGitStoreOptions(opts: GitStoreOptions): ResolvedGitStoreOptions {
   return Object.freeze({
@@ -97,15 +127,19 @@ export function resolveGitStoreOptions(opts: GitStoreOptions): ResolvedGitStoreO
     blobSizes: opts.blobSizes ?? DEFAULT_BLOB_SIZES,
     idempotencyWindow: opts.idempotencyWindow ?? DEFAULT_IDEMPOTENCY_WINDOW,
     maxAttempts: opts.maxAttempts ?? 8,
-    writeDeadlineMs: opts.writeDeadlineMs ?? 60_000,
+    writeDeadlineMs: opts.writeDeadlineMs ?? DEFAULT_WRITE_DEADLINE_MS,
     readDeadlineMs: opts.readDeadlineMs ?? 2 * (opts.remote.headersTimeoutMs ?? REMOTE_HEADERS_TIMEOUT_MS),
     readAttempts: opts.readAttempts ?? 5,
     maxRetryAfterMs: opts.maxRetryAfterMs ?? DEFAULT_MAX_RETRY_AFTER_MS,
     landedDepth: opts.landedDepth ?? 20,
     maxBatch: opts.maxBatch ?? 64,
     now: opts.now ?? (() => new Date()),
+    watchPollMs: opts.watchPollMs ?? DEFAULT_WATCH_POLL_MS,
+    onWatchError: opts.onWatchError ?? (() => {}),
     metrics: opts.metrics ?? NO_ENGINE_METRICS,
     verifyPush: opts.verifyPush ?? false,
+    packCompression: opts.packCompression === undefined || opts.packCompression === 'auto'
+      ? (isLoopbackUrl(opts.remote.url) ? 0 : 'adaptive') : opts.packCompression,
     log: opts.log ?? (() => {}),
   });
 }

@@ -44,25 +44,41 @@ export async function headOnBranch(objects: GitObjects, tip: string | null, head
  */
 export class AcknowledgedPush {
   #last: { head: string; base: string | null; seq: number } | undefined;
+  /**
+   * Our pushes without an answer since the last acknowledged one, head to base. Their commits are not cached,
+   * but we built them: a tip that is one of them holds the acknowledged push below without fetching anything.
+   */
+  readonly #inDoubt = new Map<string, string | null>();
 
   constructor(private readonly deps: { objects: GitObjects; metrics: EngineMetrics; log: StoreLog; depth: number }) {}
 
   /** Our push of `head` over `base` was acknowledged, as event `seq` of the known tip. */
   made(head: string, base: string | null, seq: number): void {
     this.#last = { head, base, seq };
+    this.#inDoubt.clear();
+  }
+
+  /** Our push of `head` over `base` got no clear answer: it may be on the branch. */
+  unanswered(head: string, base: string | null): void {
+    if (this.#last !== undefined) this.#inDoubt.set(head, base);
   }
 
   /** Lookup `ticket` answered `tip`. */
-  seen(tip: string | null, ticket: number): void {
+  seen(answered: string | null, ticket: number): void {
     const last = this.#last;
     if (last === undefined || ticket <= last.seq) return;
     this.#last = undefined;
+    let tip = answered;
+    for (let hops = 0; tip !== null && tip !== last.head && this.#inDoubt.has(tip) && hops <= this.#inDoubt.size; hops++) {
+      tip = this.#inDoubt.get(tip)!;
+    }
+    this.#inDoubt.clear();
     if (tip === last.head) return;
     headOnBranch(this.deps.objects, tip, new Set([last.head]), last.base, this.deps.depth).then((found) => {
       if (found !== null) return;
       this.deps.metrics.pushNotApplied('later');
       this.deps.log('error', 'the git host acknowledged a push that the branch does not hold: an acknowledged write was lost',
-        { commit: last.head, branch_tip: tip, advice: 'set GIT_VERIFY_PUSH=true for this host' });
+        { commit: last.head, branch_tip: answered, advice: 'set GIT_VERIFY_PUSH=true for this host' });
     }, () => undefined); // unknown (moved too far, host down): nothing to say for sure
   }
 }

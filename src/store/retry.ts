@@ -22,6 +22,8 @@ export interface RetryPolicy {
   backoffMs?: (n: number) => number;
   /** Longest Retry-After honored; default DEFAULT_MAX_RETRY_AFTER_MS. */
   maxRetryAfterMs?: number;
+  /** Wait after the `streak`-th lost race in a row; default raceBackoff. */
+  raceBackoffMs?: (streak: number) => number;
 }
 
 
@@ -80,14 +82,34 @@ export class RetryBudget {
    */
   async next(err: unknown): Promise<boolean> {
     if (this.#attempts >= this.policy.maxAttempts) return false;
-    const wait = retryDelayMs(err, this.retries + 1, this.policy);
-    if (Date.now() + wait >= this.policy.deadline) return false;
-    if (wait > 0) await sleep(wait);
-    this.#attempts++;
+    return this.#wait(retryDelayMs(err, this.retries + 1, this.policy), true);
+  }
+
+  /**
+   * Waits before another attempt after losing the race for the branch `streak` times in a row. Lost races
+   * are bounded by the deadline alone, not by the attempts: under contention a write keeps trying, and gives
+   * up only when its time is spent.
+   */
+  async nextRace(streak: number): Promise<boolean> {
+    return this.#wait((this.policy.raceBackoffMs ?? raceBackoff)(streak), false);
+  }
+
+  async #wait(ms: number, counted: boolean): Promise<boolean> {
+    if (Date.now() + ms >= this.policy.deadline) return false;
+    if (ms > 0) await sleep(ms);
+    if (counted) this.#attempts++;
     this.retries++;
     return true;
   }
 }
+
+/**
+ * The wait before the next attempt of a write that lost the race for the branch `streak` times in a row:
+ * jittered, and growing with the streak, so that writers that lost together do not come back together and a
+ * long streak backs off further (at most a second). Lost races are not counted against the attempts; the
+ * write's deadline bounds them (BENCHMARKS.md, "Writers under contention").
+ */
+export const raceBackoff = (streak: number): number => Math.random() * Math.min(1000, 25 * 2 ** streak);
 
 /** Runs `attempt` until it succeeds, fails for good, or the budget is spent; rethrows the last failure. */
 export async function retrying<T>(budget: RetryBudget, attempt: () => Promise<T>): Promise<T> {

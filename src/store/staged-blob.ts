@@ -36,6 +36,11 @@ export interface StageOptions {
   spoolThresholdBytes: number;
   tmpDir?: string;
   /**
+   * Deflate a large body of known length while it arrives (for pushes that send blobs deflated adaptively);
+   * otherwise it is spooled as it is, and the pack compresses it as configured. Default true.
+   */
+  deflateOnArrival?: boolean;
+  /**
    * Where a body deflated on arrival also keeps its raw bytes (the disk cache's incoming directory), so that
    * once pushed it can be moved into the cache by a rename instead of inflated again; unset: no raw copy.
    */
@@ -58,7 +63,9 @@ export async function stageBody(body: BodySource, opts: StageOptions): Promise<S
   if (body.length !== undefined && body.length > opts.maxBodyBytes) {
     throw new StoreError('too-large', `body of ${body.length} bytes exceeds the limit of ${opts.maxBodyBytes} bytes`);
   }
-  if (body.length !== undefined && body.length > opts.spoolThresholdBytes) return stageDeflated(body, body.length, opts);
+  if (body.length !== undefined && body.length > opts.spoolThresholdBytes && opts.deflateOnArrival !== false) {
+    return stageDeflated(body, body.length, opts);
+  }
   // Small, or of unknown length: kept in memory, or spooled as it comes once it grows past the threshold.
   const chunks: Buffer[] = [];
   let size = 0;

@@ -115,7 +115,8 @@ export type StoreErrorKind =
   | 'upstream' // 502: the Git host answered with something we can't use
   | 'unavailable' // 503: the backend is closed, or the Git host is unreachable
   | 'timeout' // 504: the Git host did not answer in time
-  | 'auth'; // 502: the Git host rejected our credentials
+  | 'auth' // 502: the Git host rejected our credentials
+  | 'gone'; // 410: a change feed cannot resume from the commit asked for
 
 /** The one error type a store throws on purpose. `message` is written for a person; `detail` may add context
  * (never credentials). `retries` counts retries spent before giving up; `etag` is the path's current blob id
@@ -209,6 +210,45 @@ export interface History {
   retries?: number;
 }
 
+/** One changed file of a commit; `etag` is the blob the path holds after it (null: deleted). */
+export interface FileChange {
+  path: string;
+  change: 'create' | 'modify' | 'delete';
+  etag: string | null;
+}
+
+/** One commit of the branch, as a change feed delivers it. `truncated`: more files changed than are listed. */
+export interface WatchEvent {
+  commit: string;
+  parent: string | null;
+  author: { name: string; email: string; date: string };
+  message: string;
+  changes: FileChange[];
+  truncated?: boolean;
+}
+
+export interface WatchOptions {
+  /** Only changes to paths starting with this (a plain string prefix, e.g. "users/"); commits with none are skipped. */
+  prefix?: string;
+  /** Resume after this commit (40 hex); unset: start at the current tip. */
+  since?: string;
+  /** Called once, synchronously before any event, with the commit the feed starts after (null: no branch yet). */
+  onStart(from: string | null): void;
+  /** Each commit after the start, oldest first, each exactly once. */
+  onEvent(event: WatchEvent): void;
+  /**
+   * The subscription ended: `err` before onStart is why it could not start (StoreError 'gone' for a `since`
+   * not on the branch's first-parent history); after it, why the feed stopped (the store closed, the branch
+   * was rewritten). Never called after close().
+   */
+  onEnd(err?: StoreError): void;
+}
+
+export interface Subscription {
+  /** Stops delivery; nothing is called after it. */
+  close(): void;
+}
+
 export interface Store {
   /** Throws StoreError('not-found') when there is no file at `path` (or the ref is unknown). */
   get(path: string, opts?: ReadOptions): Promise<ReadResult>;
@@ -221,6 +261,8 @@ export interface Store {
   list?(dir: string, opts: ListOptions): Promise<Listing>;
   /** The first-parent commits that changed `path` (or, with `dir`, anything below it); a backend without history leaves it out. */
   history?(path: string, opts: HistoryOptions): Promise<History>;
+  /** A feed of the branch's commits (see change-feed.ts); a backend without history leaves it out. */
+  watch?(opts: WatchOptions): Subscription;
   /** Throws StoreError('conflict') when `path` exists (or clashes with a file/directory). */
   create(path: string, body: BodySource, opts?: WriteOptions): Promise<WriteResult>;
   /**

@@ -50,6 +50,8 @@ export interface WriteQueueDeps {
   backoffMs?: (n: number) => number;
   /** Longest Retry-After honored. */
   maxRetryAfterMs?: number;
+  /** Wait after the `streak`-th lost race in a row; jittered, growing with the streak, by default. */
+  raceBackoffMs?: (streak: number) => number;
 }
 
 interface Pending {
@@ -144,10 +146,12 @@ export class WriteQueue {
       deadline: Date.now() + this.#deps.deadlineMs,
       ...(this.#deps.backoffMs === undefined ? {} : { backoffMs: this.#deps.backoffMs }),
       ...(this.#deps.maxRetryAfterMs === undefined ? {} : { maxRetryAfterMs: this.#deps.maxRetryAfterMs }),
+      ...(this.#deps.raceBackoffMs === undefined ? {} : { raceBackoffMs: this.#deps.raceBackoffMs }),
     });
     const ops = batch.map((p) => p.op);
     const suspects: Suspect[] = [];
     let refresh = false;
+    let streak = 0;
     for (;;) {
       const end = await this.#attempt(ops, refresh, suspects);
       if (end.kind === 'accepted' || end.kind === 'all-refused') return settle(batch, end.plan, budget.retries);
@@ -160,9 +164,17 @@ export class WriteQueue {
         refresh = false; // the tip was just read
       }
       if (end.kind === 'lost-race') {
-        if (!(await budget.next(undefined))) {
+        if (!(await budget.nextRace(++streak))) {
           throw new StoreError('unavailable', 'the branch kept moving under this write; try again',
-            `gave up after ${budget.retries + 1} attempts`, { retries: budget.retries });
+            `gave up at the write deadline of ${this.#deps.deadlineMs} ms, after ${budget.retries + 1} attempts`,
+            { retries: budget.retries });
+        }
+        // Writes that arrived meanwhile join the retry: under contention each won push then carries more of
+        // them, instead of each waiting to lose its own races. (Not after a push in doubt: its plan is fixed.)
+        if (suspects.length === 0 && batch.length < this.#deps.maxBatch) {
+          const joining = this.#pending.splice(0, this.#deps.maxBatch - batch.length);
+          batch.push(...joining);
+          ops.push(...joining.map((p) => p.op));
         }
       } else if (!isTransient(end.failure) || !(await budget.next(end.failure))) {
         throw withRetries(toStoreError(end.failure), budget.retries);
