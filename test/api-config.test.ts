@@ -36,6 +36,8 @@ t.test('defaults', async (t) => {
     apiTokens: [],
     metricsPublic: false,
     cacheBytes: 16 * 1024 * 1024,
+    cacheDiskBytes: 1024 * 1024 * 1024,
+    cacheDir: resolve('./data/blob-cache'),
     spoolThresholdBytes: 1024 * 1024,
     watchPollMs: 1000,
     maxWatchers: 100,
@@ -63,7 +65,7 @@ t.test('every variable is read', async (t) => {
     commitMessageTemplate: 'api: {method} {path} ({method})', maxBodyBytes: 1024, gitTimeoutMs: 500,
     requestTimeoutMs: 0, shutdownGraceMs: 250, contentTypeMode: 'extension', maxCommitOperations: 10, idempotencyWindow: 50, gitVerifyPush: true, packCompression: 6, writeDeadlineMs: 9000, dataDir: '/var/lib/gitrest', logLevel: 'warn',
     headersTimeoutMs: 400, bodyIdleTimeoutMs: 0, apiTokens: [{ token: 'rw-token-0123456789', access: 'rw' }],
-    metricsPublic: true, cacheBytes: 0, spoolThresholdBytes: 4096, readyTimeoutMs: 700, embeddedGitPort: 9418,
+    metricsPublic: true, cacheBytes: 0, cacheDiskBytes: 1024 * 1024 * 1024, spoolThresholdBytes: 4096, readyTimeoutMs: 700, embeddedGitPort: 9418,
     watchPollMs: 250, maxWatchers: 7, watchHeartbeatMs: 5000, loopbackByDefault: false,
   });
   t.equal(formatCommitMessage(c.commitMessageTemplate, 'PUT', 'a/b'), 'api: PUT a/b (PUT)');
@@ -196,4 +198,8 @@ t.test('the Git store gets CACHE_BYTES and SPOOL_THRESHOLD_BYTES', async (t) => 
   createGitStore(loadConfig({ CACHE_BYTES: '1000', SPOOL_THRESHOLD_BYTES: '0', MAX_BODY_BYTES: '5000' }), 'http://h/r.git');
   t.match(made[0], { cacheBytes: 16 * 1024 * 1024, spoolThresholdBytes: 1024 * 1024, remote: { url: 'http://127.0.0.1:1/r.git' } });
   t.match(made[1], { cacheBytes: 1000, spoolThresholdBytes: 0, maxBodyBytes: 5000 });
+  createGitStore(loadConfig({ CACHE_DISK_BYTES: '0', CACHE_DIR: '/var/cache/g' }), 'http://h/r.git');
+  t.match(made[2], { cacheDiskBytes: 0, cacheDir: '/var/cache/g' });
+  createGitStore(loadConfig({ GIT_REPO_URL: 'http://h/r.git' }), 'http://h/r.git');
+  t.notOk('cacheDir' in made[3]!, 'a remote repository without CACHE_DIR: the store picks the directory');
 });

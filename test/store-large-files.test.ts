@@ -45,9 +45,12 @@ t.test('a blob corrupted on the wire is never delivered whole', async (t) => {
   const server = await startFixtureServer(t);
   await server.createRepo('corrupt');
   const proxy = await startFaultProxy(server.url, t);
-  const api = await startApi(t, { repoUrl: `${proxy.url}/corrupt.git` });
+  const writer = await startApi(t, { repoUrl: `${proxy.url}/corrupt.git` });
   const body = randomBytes(2 * 1024 * 1024);
-  t.equal((await api.request('POST', '/f.bin', body)).status, 201);
+  t.equal((await writer.request('POST', '/f.bin', body)).status, 201);
+  // The writer keeps what it wrote in its disk cache; another process (its own cache, empty) has to fetch it.
+  const api = await startApi(t, { repoUrl: `${proxy.url}/corrupt.git` });
+  t.equal((await api.request('HEAD', '/f.bin')).status, 200, 'a HEAD learns the commit and tree first');
   // Flip one byte deep inside the pack of the blob fetch (after the ls-refs answer).
   proxy.inject({ match: { service: 'upload-pack', method: 'POST' }, fault: { kind: 'delay', ms: 0 }, times: 1 }); // ls-refs passes
   proxy.inject({ match: { service: 'upload-pack', method: 'POST' }, fault: { kind: 'corrupt-response', atByte: 1024 * 1024 }, times: 1 });
@@ -62,7 +65,8 @@ t.test('a blob corrupted on the wire is never delivered whole', async (t) => {
   );
   t.ok(err !== null || got < body.length, `the client sees a cut body (${got} of ${body.length} bytes)`);
   t.ok(got < body.length, 'never the complete, corrupt file');
-  // The next read is fine.
+  // The next read is fine: the cut fetch left nothing in the disk cache, so it is fetched again.
   const again = await api.request('GET', '/f.bin');
   t.equal(sha(again.body), sha(body));
+  t.equal(sha((await api.request('GET', '/f.bin')).body), sha(body), 'and then read from the disk cache');
 });

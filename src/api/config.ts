@@ -2,30 +2,24 @@
 // message is one line naming the variable and what to set. Credentials never leave this module in clear text
 // except through `credentials` and `apiTokens` themselves: log `redactedConfig(config)` instead of `config`.
 
-import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { BasicCredentials } from '../protocol/http.js';
 import { type PacketTraceTarget, packetTraceTarget } from '../protocol/packet-trace.js';
-import { DEFAULT_CACHE_BYTES, DEFAULT_IDEMPOTENCY_WINDOW, DEFAULT_MAX_BODY_BYTES, DEFAULT_SPOOL_THRESHOLD_BYTES, DEFAULT_WATCH_POLL_MS,
-  DEFAULT_WRITE_DEADLINE_MS,
+import { DEFAULT_CACHE_BYTES, DEFAULT_CACHE_DISK_BYTES, DEFAULT_IDEMPOTENCY_WINDOW, DEFAULT_MAX_BODY_BYTES, DEFAULT_SPOOL_THRESHOLD_BYTES,
+  DEFAULT_WATCH_POLL_MS, DEFAULT_WRITE_DEADLINE_MS, EMBEDDED_CACHE_DIR,
 } from '../store/options.js';
 import { CONTENT_TYPE_MODES, type ContentTypeMode } from './content-type.js';
+import { ConfigError, type Getter } from './config-error.js';
+import { apiTokens, type ApiToken, type TokenAccess } from './token-config.js';
 import { MAX_OPERATIONS } from '../store/transaction.js';
 import type { BlobCompression } from '../pack/pack-writer.js';
 
-export { DEFAULT_MAX_BODY_BYTES };
+export { DEFAULT_MAX_BODY_BYTES, ConfigError };
+export { MIN_TOKEN_LENGTH, parseTokenFile, type ApiToken, type TokenAccess } from './token-config.js';
 
 export type BackendType = 'git' | 'memory';
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent';
-
-/** What a REST API token may do: 'ro' reads (GET, HEAD, OPTIONS, /metrics), 'rw' also writes. */
-export type TokenAccess = 'ro' | 'rw';
-
-export interface ApiToken {
-  token: string;
-  access: TokenAccess;
-}
 
 export interface Config {
   port: number;
@@ -76,6 +70,13 @@ export interface Config {
   metricsPublic: boolean;
   /** Bound on the Git store's cache of immutable objects, in bytes. */
   cacheBytes: number;
+  /** Bound on the disk cache of large blobs, in bytes; 0 turns it off. */
+  cacheDiskBytes: number;
+  /**
+   * CACHE_DIR: the disk cache's directory. Unset: `blob-cache` under DATA_DIR for the embedded default repository;
+   * for GIT_REPO_URL left to the store (a per-repository directory under the system's temp dir).
+   */
+  cacheDir?: string;
   /** GIT_PACK_COMPRESSION: 'auto', or a zlib level for the blobs of every push (see GitStoreOptions.packCompression). */
   packCompression: 'auto' | BlobCompression;
   /** Confirm every accepted push with a ref lookup before answering (for hosts that acknowledge what they drop). */
@@ -94,15 +95,7 @@ export interface Config {
   packetTrace?: PacketTraceTarget;
 }
 
-export class ConfigError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'ConfigError';
-  }
-}
-
 export const DEFAULT_COMMIT_MESSAGE = '{method} {path}';
-export const MIN_TOKEN_LENGTH = 16;
 const MAX_MS = 2 ** 31 - 1;
 
 export function loadConfig(env: NodeJS.ProcessEnv): Config {
@@ -135,6 +128,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     apiTokens: apiTokens(get),
     metricsPublic: flag(get, 'METRICS_PUBLIC', false),
     cacheBytes: integer(get, 'CACHE_BYTES', DEFAULT_CACHE_BYTES, 0, Number.MAX_SAFE_INTEGER),
+    cacheDiskBytes: integer(get, 'CACHE_DISK_BYTES', DEFAULT_CACHE_DISK_BYTES, 0, Number.MAX_SAFE_INTEGER),
     gitVerifyPush: flag(get, 'GIT_VERIFY_PUSH', false),
     packCompression: packCompression(get),
     idempotencyWindow: integer(get, 'IDEMPOTENCY_WINDOW', DEFAULT_IDEMPOTENCY_WINDOW, 1, 100_000),
@@ -152,6 +146,9 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
   const gitPort = get('EMBEDDED_GIT_PORT');
   if (gitPort !== undefined) config.embeddedGitPort = integer(get, 'EMBEDDED_GIT_PORT', 0, 1, 65535);
   if (gitRepoUrl !== undefined) config.gitRepoUrl = gitRepoUrl;
+  const cacheDir = get('CACHE_DIR');
+  if (cacheDir !== undefined) config.cacheDir = resolve(cacheDir);
+  else if (gitRepoUrl === undefined && backendType === 'git') config.cacheDir = join(config.dataDir, EMBEDDED_CACHE_DIR);
   const credentials = pickCredentials(get, userinfo);
   if (credentials !== undefined) config.credentials = credentials;
   try {
@@ -209,8 +206,6 @@ export function redact(text: string, secrets: readonly string[]): string {
   for (const s of secrets) out = out.replaceAll(s, REDACTED);
   return out;
 }
-
-type Getter = (name: string) => string | undefined;
 
 function integer(get: Getter, name: string, dflt: number, min: number, max: number): number {
   const raw = get(name);
@@ -332,84 +327,4 @@ function pickCredentials(get: Getter, userinfo: BasicCredentials | undefined): B
   const legacy = get('TEST_GITHUB_PAT_TOKEN');
   if (legacy !== undefined) return { username: 'git', password: legacy };
   return undefined;
-}
-
-/**
- * REST API tokens, from any mix of:
- *   API_TOKENS_RW="tok1,tok2"   read-write tokens, comma-separated
- *   API_TOKENS_RO="tok3"        read-only tokens, comma-separated
- *   API_TOKENS_FILE=/path       a file read at startup, see parseTokenFile
- * A token is at least MIN_TOKEN_LENGTH printable ASCII characters (no spaces or commas). Giving the same token
- * twice with the same access is harmless; with both accesses it is an error. Error messages never echo a token.
- */
-function apiTokens(get: Getter): ApiToken[] {
-  const byToken = new Map<string, ApiToken>();
-  const add = (token: string, access: TokenAccess, where: string): void => {
-    const seen = byToken.get(token);
-    if (seen !== undefined && seen.access !== access) {
-      throw new ConfigError(`${where} is also configured as a${seen.access === 'ro' ? ' read-only' : ' read-write'} ` +
-        'token; give each token one access level');
-    }
-    byToken.set(token, { token, access });
-  };
-  for (const [name, access] of [['API_TOKENS_RW', 'rw'], ['API_TOKENS_RO', 'ro']] as const) {
-    const raw = get(name);
-    if (raw === undefined) continue;
-    raw.split(',').forEach((part, i) => {
-      const where = `${name} entry ${i + 1}`;
-      add(checkToken(part.trim(), where, 'remove the stray comma or give the token'), access, where);
-    });
-  }
-  const file = get('API_TOKENS_FILE');
-  if (file !== undefined) {
-    let text: string;
-    try {
-      text = readFileSync(file, 'utf8');
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code ?? String(err);
-      throw new ConfigError(`API_TOKENS_FILE ${JSON.stringify(file)} cannot be read (${code}); ` +
-        'point it at a readable file of "rw <token>" / "ro <token>" lines');
-    }
-    const tokens = parseTokenFile(text, `API_TOKENS_FILE ${JSON.stringify(file)}`);
-    if (tokens.length === 0) {
-      throw new ConfigError(`API_TOKENS_FILE ${JSON.stringify(file)} holds no tokens; ` +
-        'add "rw <token>" or "ro <token>" lines, or unset API_TOKENS_FILE to leave the API open');
-    }
-    for (const t of tokens) add(t.token, t.access, `a token in API_TOKENS_FILE (line ${t.line})`);
-  }
-  return [...byToken.values()];
-}
-
-/**
- * The token file: one token per line as `rw <token>` or `ro <token>` (access, whitespace, token). Blank lines
- * and lines whose first non-blank character is `#` are ignored; there are no trailing comments (a token may hold
- * `#`). `name` prefixes error messages, which give the line number but never the line itself.
- */
-export function parseTokenFile(text: string, name: string): Array<ApiToken & { line: number }> {
-  const out: Array<ApiToken & { line: number }> = [];
-  text.split(/\r?\n/).forEach((raw, i) => {
-    const line = raw.trim();
-    if (line === '' || line.startsWith('#')) return;
-    const where = `${name} line ${i + 1}`;
-    const m = /^(\S+)\s+(.*)$/.exec(line);
-    const access = m?.[1];
-    if (m === null || (access !== 'rw' && access !== 'ro')) {
-      throw new ConfigError(`${where} is not "rw <token>" or "ro <token>"; fix it or make it a # comment`);
-    }
-    out.push({ token: checkToken(m[2] as string, where, 'give one token per line'), access, line: i + 1 });
-  });
-  return out;
-}
-
-function checkToken(token: string, where: string, hint: string): string {
-  if (token === '') throw new ConfigError(`${where} is an empty token; ${hint}`);
-  if (!/^[\x21-\x7e]+$/.test(token) || token.includes(',')) {
-    throw new ConfigError(`${where} has a space, comma, control or non-ASCII character; ` +
-      'tokens are printable ASCII, e.g. from `openssl rand -hex 32`');
-  }
-  if (token.length < MIN_TOKEN_LENGTH) {
-    throw new ConfigError(`${where} is shorter than ${MIN_TOKEN_LENGTH} characters; ` +
-      'use a long random token, e.g. from `openssl rand -hex 32`');
-  }
-  return token;
 }

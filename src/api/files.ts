@@ -86,6 +86,13 @@ async function readFile(deps: FileDeps, req: IncomingMessage, res: ServerRespons
     return;
   }
   res.writeHead(206, { ...headers, 'Content-Range': `bytes ${span.start}-${span.end}/${size}`, 'Content-Length': span.end - span.start + 1 });
+  if (file.range !== undefined) {
+    // Read from a file: only the range is read; the whole stream, not started, is let go.
+    const part = file.range(span.start, span.end);
+    await discard(file.stream);
+    await pipeline(exactly(part, span.end - span.start + 1), res);
+    return;
+  }
   await pipeline(slice(exactly(file.stream, size), span.start, span.end), res);
 }
 

@@ -26,6 +26,8 @@ export function createGitStore(config: Config, repoUrl: string, metrics?: Engine
     message: (method, path) => formatCommitMessage(config.commitMessageTemplate, method, path),
     maxBodyBytes: config.maxBodyBytes,
     cacheBytes: config.cacheBytes,
+    cacheDiskBytes: config.cacheDiskBytes,
+    ...(config.cacheDir === undefined ? {} : { cacheDir: config.cacheDir }),
     idempotencyWindow: config.idempotencyWindow,
     spoolThresholdBytes: config.spoolThresholdBytes,
     watchPollMs: config.watchPollMs,

@@ -13,6 +13,7 @@ import { readSingleObjectPack, type PackObject, type StreamedObject } from '../p
 import { releasing } from '../pack/release-stream.js';
 import type { FetchStrategy, Remote } from '../protocol/remote.js';
 import { BlobSizes } from './blob-sizes.js';
+import type { CacheWriter, DiskCache } from './disk-cache.js';
 import { toStoreError } from './errors.js';
 import type { ObjectCache } from './object-cache.js';
 import { StoreError } from './store.js';
@@ -27,6 +28,15 @@ export interface GitObjectsOptions {
   knownTip(): string | null | undefined;
   /** Told once, when the server's fetch strategy is first learned. */
   onStrategy?(strategy: FetchStrategy): void;
+  /** Where blobs larger than `cacheBlobBytes` are kept on disk; unset: nowhere, they are fetched every time. */
+  disk?: DiskCache;
+}
+
+/** A blob's content as a read gets it; `range` when the bytes can be read in part without reading the rest. */
+export interface BlobRead {
+  size: number;
+  stream: AsyncIterable<Uint8Array>;
+  range?: (start: number, end: number) => AsyncIterable<Uint8Array>;
 }
 
 export class GitObjects {
@@ -74,16 +84,30 @@ export class GitObjects {
    * A blob's content: from the cache, or fetched by id. A small blob is read whole and cached; a large one
    * is streamed from the response, so a file of any size passes through bounded memory.
    */
-  async readBlob(oid: string, signal: AbortSignal, at?: string): Promise<{ size: number; stream: AsyncIterable<Uint8Array> }> {
+  async readBlob(oid: string, signal: AbortSignal, at?: string): Promise<BlobRead> {
     const cached = this.cache.get(oid);
     if (cached !== undefined) return { size: cached.length, stream: bufferStream(cached) };
+    const disk = this.opts.disk;
+    // A blob the object cache would keep is never on disk; asking the file system for it would be wasted.
+    const known = this.sizes.get(oid);
+    if (disk !== undefined && (known === undefined || known > this.opts.cacheBlobBytes)) {
+      const hit = await disk.open(oid, known);
+      if (hit !== undefined) return hit;
+    }
     if ((await this.strategy(signal)) === 'tip-only') {
       const { data } = await this.#fromTip(oid, 'blob', signal, at);
+      if (data.length > this.opts.cacheBlobBytes) void disk?.put(oid, data);
       return { size: data.length, stream: bufferStream(data) };
     }
     const { blob, close } = await this.#fetchBlob(oid, signal);
     if (blob.size > this.opts.cacheBlobBytes) {
-      return { size: blob.size, stream: releasing(mapErrors(blob.stream), close) };
+      const writer = disk?.writer(oid, blob.size);
+      const stream = writer === undefined ? blob.stream : teeInto(blob.stream, writer);
+      // Released before it was ever read (a 416), the tee's own cleanup would not run: abandon it here too.
+      return { size: blob.size, stream: releasing(mapErrors(stream), () => {
+        close();
+        void writer?.abandon();
+      }) };
     }
     try {
       const chunks: Buffer[] = [];
@@ -102,7 +126,7 @@ export class GitObjects {
    * pack entry header gave the size.
    */
   async blobSize(oid: string, signal: AbortSignal, at?: string): Promise<number> {
-    const known = this.cache.has(oid) ? this.cache.get(oid)!.length : this.sizes.get(oid);
+    const known = this.cache.has(oid) ? this.cache.get(oid)!.length : this.sizes.get(oid) ?? this.opts.disk?.sizeOf(oid);
     if (known !== undefined) return known;
     if ((await this.strategy(signal)) === 'tip-only') return (await this.#fromTip(oid, 'blob', signal, at)).data.length;
     const info = await this.remote.objectInfo([oid], { signal });
@@ -116,13 +140,24 @@ export class GitObjects {
     return size;
   }
 
-  /** Keeps what a push just wrote, since the next requests will read it: trees, commits, small blobs, all sizes. */
-  remember(objects: readonly PushObject[]): void {
+  /**
+   * Keeps what a push just wrote, since the next requests will read it: trees, commits, small blobs, all sizes;
+   * larger blobs go to the disk cache, a spooled one by moving its raw file there (awaited: the file is the
+   * write's to dispose of once this returns), one in memory written in the background.
+   */
+  async remember(objects: readonly PushObject[]): Promise<void> {
+    const moves: Promise<unknown>[] = [];
+    const disk = this.opts.disk;
     for (const o of objects) {
       if (o.type === 'blob') this.sizes.set(o.oid, o.size);
+      if (o.type === 'blob' && o.size > this.opts.cacheBlobBytes && disk !== undefined) {
+        if (o.rawFile !== undefined) moves.push(disk.adopt(o.oid, o.size, o.rawFile));
+        else if (Buffer.isBuffer(o.data)) void disk.put(o.oid, o.data);
+      }
       if (!Buffer.isBuffer(o.data)) continue;
       if (o.type !== 'blob' || o.size <= this.opts.cacheBlobBytes) this.cache.set(o.oid, o.data);
     }
+    await Promise.all(moves);
   }
 
   /**
@@ -189,6 +224,23 @@ async function* mapErrors(stream: AsyncIterable<Buffer>): AsyncGenerator<Buffer>
     yield* stream;
   } catch (err) {
     throw toStoreError(err);
+  }
+}
+
+/**
+ * Passes a fetched blob on while writing it into the disk cache: kept once the stream ended whole (the pack
+ * reader has checked its id by then), abandoned when it failed or the client stopped early.
+ */
+async function* teeInto(stream: AsyncIterable<Buffer>, writer: CacheWriter): AsyncGenerator<Buffer> {
+  let whole = false;
+  try {
+    for await (const chunk of stream) {
+      await writer.write(chunk);
+      yield chunk;
+    }
+    whole = true;
+  } finally {
+    await (whole ? writer.commit() : writer.abandon());
   }
 }
 

@@ -54,7 +54,7 @@ export class GitPush {
       if (d.verifyPush && !(await this.#applied(from, to))) return false;
       d.acknowledged.made(to, from, d.tip.made(to));
       d.metrics.pushed(objects.filter((o) => o.type === 'commit').length);
-      d.objects.remember(objects);
+      await d.objects.remember(objects);
       d.onPushed();
       return true;
     }

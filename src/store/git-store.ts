@@ -18,6 +18,7 @@ import { hashObject } from '../pack/oid.js';
 import { Remote } from '../protocol/remote.js';
 import { KnownTip } from './known-tip.js';
 import { ObjectCache } from './object-cache.js';
+import { DiskCache } from './disk-cache.js';
 import { GitObjects } from './git-objects.js';
 import { lookupPath } from './tree-edit.js';
 import { KeyIndex, withKeyTrailers } from './idempotency.js';
@@ -49,6 +50,8 @@ export type { GitStoreOptions } from './options.js';
 export class GitStore implements Store {
   readonly remote: Remote;
   readonly cache: ObjectCache;
+  /** Blobs larger than the object cache keeps, on disk (CACHE_DIR); undefined when CACHE_DISK_BYTES is 0. */
+  readonly disk: DiskCache | undefined;
   readonly #objects: GitObjects;
   readonly #ref: string;
   readonly #opts: ResolvedGitStoreOptions;
@@ -76,8 +79,10 @@ export class GitStore implements Store {
     this.remote = new Remote({ observer: this.#metrics, ...opts.remote });
     this.cache = new ObjectCache(opts.cacheBytes);
     const cache = this.cache;
+    this.disk = opts.cacheDiskBytes > 0 ? new DiskCache({ dir: opts.cacheDir, maxBytes: opts.cacheDiskBytes }) : undefined;
     this.#objects = new GitObjects(this.remote, cache, {
       cacheBlobBytes: opts.cacheBlobBytes, blobSizes: opts.blobSizes, knownTip: () => this.#tip.value,
+      ...(this.disk === undefined ? {} : { disk: this.disk }),
       onStrategy: (strategy) => opts.log('info', `git host ${this.remote.serverAgent ?? '(no agent)'}: protocol v${this.remote.protocolVersion}, ` +
         (strategy === 'by-id' ? 'objects fetched by id' : 'only ref tips can be fetched (whole trees of the tip)'),
       { agent: this.remote.serverAgent, protocol: this.remote.protocolVersion, strategy }),
@@ -85,9 +90,12 @@ export class GitStore implements Store {
     this.#acknowledged = new AcknowledgedPush({ objects: this.#objects, metrics: this.#metrics, log: opts.log, depth: opts.landedDepth });
     this.#keys = new KeyIndex({ window: opts.idempotencyWindow, fetchCommits: (commit, depth) => this.#commitsFrom(commit, depth) });
     this.#metrics.objectCache(() => ({ hits: cache.hits, misses: cache.misses, bytes: cache.bytes }));
+    // A body deflated on arrival keeps a raw copy beside its spool, to be moved into the disk cache once pushed
+    // (a body spooled as it is is moved in itself).
     this.#staging = {
       maxBodyBytes: opts.maxBodyBytes, spoolThresholdBytes: opts.spoolThresholdBytes,
       deflateOnArrival: opts.packCompression === 'adaptive',
+      ...(this.disk === undefined ? {} : { rawCopyDir: this.disk.incomingDir }),
     };
     this.#pusher = new GitPush({
       remote: this.remote, ref: this.#ref, objects: this.#objects, tip: this.#tip, acknowledged: this.#acknowledged,

@@ -4,6 +4,9 @@
  * configuration (src/api/config.ts) takes its environment defaults from the same constants, so an env var
  * left unset and an option left out mean the same thing.
  */
+import { createHash } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { BlobCompression } from '../pack/pack-writer.js';
 import type { RemoteOptions } from '../protocol/remote.js';
 import { NO_ENGINE_METRICS, type EngineMetrics, type StoreLog } from './engine-metrics.js';
@@ -15,6 +18,10 @@ export const DEFAULT_MAX_BODY_BYTES = 100 * 1024 * 1024;
 export const DEFAULT_SPOOL_THRESHOLD_BYTES = 1024 * 1024;
 /** Bound on the cache of immutable Git objects (CACHE_BYTES). */
 export const DEFAULT_CACHE_BYTES = 16 * 1024 * 1024;
+/** Bound on the disk cache of blobs larger than the object cache keeps (CACHE_DISK_BYTES); 0 turns it off. */
+export const DEFAULT_CACHE_DISK_BYTES = 1024 * 1024 * 1024;
+/** The disk cache's directory under DATA_DIR for the embedded default repository. */
+export const EMBEDDED_CACHE_DIR = 'blob-cache';
 /** Blobs up to this size are cached. */
 export const DEFAULT_CACHE_BLOB_BYTES = 64 * 1024;
 /** Blob sizes remembered for HEAD (about 150 bytes each). */
@@ -46,6 +53,10 @@ export interface GitStoreOptions {
   cacheBytes?: number;
   /** Blobs up to this size are cached; default DEFAULT_CACHE_BLOB_BYTES. */
   cacheBlobBytes?: number;
+  /** Bound on the disk cache of blobs, in bytes; 0 turns it off; default DEFAULT_CACHE_DISK_BYTES. */
+  cacheDiskBytes?: number;
+  /** The disk cache's directory; default defaultCacheDir(remote.url). May be shared by processes. */
+  cacheDir?: string;
   /** Blob sizes remembered, so a HEAD need not fetch the blob; default DEFAULT_BLOB_SIZES. */
   blobSizes?: number;
   /** First-parent commits an idempotency key is looked for in; default DEFAULT_IDEMPOTENCY_WINDOW. */
@@ -111,6 +122,8 @@ export function resolveGitStoreOptions(opts: GitStoreOptions): ResolvedGitStoreO
     spoolThresholdBytes: opts.spoolThresholdBytes ?? DEFAULT_SPOOL_THRESHOLD_BYTES,
     cacheBytes: opts.cacheBytes ?? DEFAULT_CACHE_BYTES,
     cacheBlobBytes: opts.cacheBlobBytes ?? DEFAULT_CACHE_BLOB_BYTES,
+    cacheDiskBytes: opts.cacheDiskBytes ?? DEFAULT_CACHE_DISK_BYTES,
+    cacheDir: opts.cacheDir ?? defaultCacheDir(opts.remote.url),
     blobSizes: opts.blobSizes ?? DEFAULT_BLOB_SIZES,
     idempotencyWindow: opts.idempotencyWindow ?? DEFAULT_IDEMPOTENCY_WINDOW,
     maxAttempts: opts.maxAttempts ?? 8,
@@ -129,6 +142,15 @@ export function resolveGitStoreOptions(opts: GitStoreOptions): ResolvedGitStoreO
       ? (isLoopbackUrl(opts.remote.url) ? 0 : 'adaptive') : opts.packCompression,
     log: opts.log ?? (() => {}),
   });
+}
+
+/**
+ * A directory of its own per repository under the system's temp dir, so that processes serving the same
+ * repository share their cache and those serving different ones do not mix (blob ids would not clash, but the
+ * bound is per repository). The URL carries no credentials by the time it gets here.
+ */
+export function defaultCacheDir(repoUrl: string): string {
+  return join(tmpdir(), `gitrest-cache-${createHash('sha1').update(repoUrl).digest('hex').slice(0, 12)}`);
 }
 
 export interface MemoryStoreOptions {

@@ -4,7 +4,8 @@
  * the pack) can be written, which is why a body is read to its end before a write goes to the remote.
  */
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { once } from 'node:events';
@@ -24,6 +25,8 @@ export interface StagedBlob {
   readonly data?: Buffer;
   /** The bytes as one zlib stream, when they were deflated on arrival. */
   readonly deflated?: () => AsyncIterable<Uint8Array>;
+  /** A file of the raw bytes that may be moved away once the blob is pushed (into the disk cache). */
+  readonly rawFile?: string;
   dispose(): Promise<void>;
 }
 
@@ -37,6 +40,11 @@ export interface StageOptions {
    * otherwise it is spooled as it is, and the pack compresses it as configured. Default true.
    */
   deflateOnArrival?: boolean;
+  /**
+   * Where a body deflated on arrival also keeps its raw bytes (the disk cache's incoming directory), so that
+   * once pushed it can be moved into the cache by a rename instead of inflated again; unset: no raw copy.
+   */
+  rawCopyDir?: string;
 }
 
 export function stagedFromBuffer(data: Buffer): StagedBlob {
@@ -114,6 +122,7 @@ async function spooledBlob(dir: string, file: string, size: number, oid?: string
     oid,
     size,
     open: () => createReadStream(file, { highWaterMark: 256 * 1024 }),
+    rawFile: file,
     dispose: () => rm(dir, { recursive: true, force: true }),
   };
 }
@@ -129,6 +138,9 @@ async function stageDeflated(body: BodySource, length: number, opts: StageOption
   const dir = await mkdtemp(join(opts.tmpDir ?? tmpdir(), 'gitrest-body-'));
   const file = join(dir, 'blob.zz');
   const hash = new ObjectHasher('blob', length);
+  // Writing the raw copy costs a write to the page cache, overlapped with the upload; inflating after the push
+  // would cost the whole inflate on the write's path.
+  const raw = opts.rawCopyDir === undefined ? undefined : await rawCopy(opts.rawCopyDir);
   const counted = async function* (): AsyncGenerator<Buffer> {
     let size = 0;
     for await (const chunk of body.stream) {
@@ -136,13 +148,26 @@ async function stageDeflated(body: BodySource, length: number, opts: StageOption
       size += buf.length;
       if (size > length) throw new StoreError('bad-request', `body is longer than its declared ${length} bytes`);
       hash.update(buf);
+      if (raw !== undefined && !raw.failed) await write(raw.out, buf).catch(() => void (raw.failed = true));
       yield buf;
     }
     if (size !== length) throw new StoreError('bad-request', `body ended after ${size} of ${length} declared bytes`);
   };
+  const dropRaw = async () => {
+    if (raw === undefined) return;
+    raw.out.destroy();
+    await rm(raw.file, { force: true });
+  };
   try {
     await pipeline(adaptiveDeflate(counted()), createWriteStream(file));
+    if (raw !== undefined && !raw.failed) {
+      raw.out.end();
+      await once(raw.out, 'close').catch(() => void (raw.failed = true));
+    }
+    // A raw copy that could not be written (a full disk, say) is only a cache entry less.
+    if (raw?.failed === true) await dropRaw();
   } catch (err) {
+    await dropRaw();
     await rm(dir, { recursive: true, force: true });
     throw err;
   }
@@ -155,8 +180,26 @@ async function stageDeflated(body: BodySource, length: number, opts: StageOption
       return inflate;
     },
     deflated: () => createReadStream(file),
-    dispose: () => rm(dir, { recursive: true, force: true }),
+    ...(raw === undefined || raw.failed ? {} : { rawFile: raw.file }),
+    dispose: async () => {
+      await dropRaw();
+      await rm(dir, { recursive: true, force: true });
+    },
   };
+}
+
+/** A file for the raw copy; when its directory cannot be made there is simply no copy. */
+async function rawCopy(dir: string): Promise<{ file: string; out: ReturnType<typeof createWriteStream>; failed: boolean } | undefined> {
+  try {
+    await mkdir(dir, { recursive: true });
+  } catch {
+    return undefined;
+  }
+  const file = join(dir, `${process.pid}-${randomBytes(8).toString('hex')}`);
+  const out = createWriteStream(file);
+  const raw = { file, out, failed: false };
+  out.on('error', () => void (raw.failed = true));
+  return raw;
 }
 
 function asBuffer(chunk: Uint8Array): Buffer {

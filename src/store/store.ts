@@ -15,6 +15,11 @@ export interface BodySource {
 export interface ReadResult extends FileVersion {
   size: number;
   stream: AsyncIterable<Uint8Array>;
+  /**
+   * Bytes `start` to `end` inclusive, read without the rest, when the backend can (a blob in the disk cache).
+   * Whoever takes it must still discard `stream`.
+   */
+  range?: (start: number, end: number) => AsyncIterable<Uint8Array>;
   /** How many times the backend retried the read (a failing Git host); counted in the metrics. */
   retries?: number;
 }

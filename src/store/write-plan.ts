@@ -50,6 +50,8 @@ export interface PushObject {
   data: Buffer | (() => AsyncIterable<Uint8Array>);
   /** The content as one zlib stream, when it was deflated on arrival: the pack copies it instead of deflating. */
   deflated?: () => AsyncIterable<Uint8Array>;
+  /** A file of the raw content that may be moved into the disk cache once the push is accepted. */
+  rawFile?: string;
 }
 
 /** A branch state: the tip commit (null while the branch does not exist) and its root tree. */
@@ -209,6 +211,7 @@ function blobObject(blob: StagedBlob): PushObject {
   return {
     oid: blob.oid, type: 'blob', size: blob.size, data: blob.data ?? (() => blob.open()),
     ...(deflated === undefined ? {} : { deflated: () => deflated() }),
+    ...(blob.rawFile === undefined ? {} : { rawFile: blob.rawFile }),
   };
 }
 
