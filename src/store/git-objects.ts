@@ -43,6 +43,9 @@ export class GitObjects {
   readonly sizes: BlobSizes;
   #strategy: FetchStrategy | undefined;
 
+  /** Commits being fetched with their root trees (rootTree), by id. */
+  readonly #arriving = new Map<string, Promise<Buffer | undefined>>();
+
   constructor(readonly remote: Remote, readonly cache: ObjectCache, private readonly opts: GitObjectsOptions) {
     this.sizes = new BlobSizes(opts.blobSizes);
   }
@@ -51,12 +54,25 @@ export class GitObjects {
     let data = this.cache.get(commit);
     if (data === undefined) {
       // The commit and its root tree in one request: depth 1 keeps history out, tree:1 keeps subtrees out.
-      const objects = await this.fetch([commit], { depth: 1, filter: 'tree:1' }, signal);
-      data = objects.get(commit)?.data;
+      const fetching = this.fetch([commit], { depth: 1, filter: 'tree:1' }, signal).then((objects) => objects.get(commit)?.data);
+      this.#arriving.set(commit, fetching);
+      try {
+        data = await fetching;
+      } finally {
+        if (this.#arriving.get(commit) === fetching) this.#arriving.delete(commit);
+      }
       if (data === undefined) throw new StoreError('upstream', `the git host did not send commit ${commit}`);
       this.cache.set(commit, data);
     }
     return decodeCommit(data).tree;
+  }
+
+  /**
+   * A commit a read is fetching right now (undefined when none is, or when that fetch failed): a background
+   * look at the branch waits for it rather than asking the host for the same commit again.
+   */
+  async arriving(commit: string): Promise<Buffer | undefined> {
+    return this.#arriving.get(commit)?.catch(() => undefined);
   }
 
   /** How this server serves objects; learned with its capabilities (the first exchange tells). */

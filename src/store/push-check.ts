@@ -23,7 +23,7 @@ export async function headOnBranch(objects: GitObjects, tip: string | null, head
       throw new StoreError('unavailable', 'cannot tell whether the write was applied',
         `the branch moved more than ${depth} commits since it was pushed`);
     }
-    let data = fetched.get(commit) ?? objects.cache.get(commit);
+    let data = fetched.get(commit) ?? objects.cache.get(commit) ?? (await objects.arriving(commit));
     if (data === undefined) {
       for (const [oid, o] of await objects.fetch([commit], { depth: depth - seen, filter: 'tree:0' })) {
         if (o.type === 'commit') fetched.set(oid, o.data);
@@ -74,11 +74,16 @@ export class AcknowledgedPush {
     }
     this.#inDoubt.clear();
     if (tip === last.head) return;
-    headOnBranch(this.deps.objects, tip, new Set([last.head]), last.base, this.deps.depth).then((found) => {
-      if (found !== null) return;
-      this.deps.metrics.pushNotApplied('later');
-      this.deps.log('error', 'the git host acknowledged a push that the branch does not hold: an acknowledged write was lost',
-        { commit: last.head, branch_tip: answered, advice: 'set GIT_VERIFY_PUSH=true for this host' });
-    }, () => undefined); // unknown (moved too far, host down): nothing to say for sure
+    void this.#check(tip, answered, last).catch(() => undefined); // unknown (moved too far, host down): nothing to say for sure
+  }
+
+  async #check(tip: string | null, answered: string | null, last: { head: string; base: string | null }): Promise<void> {
+    // Only once the operation that made the lookup has gone on: a read fetches the new tip's commit anyway,
+    // and the walk waits for that fetch instead of asking the host for the same commit again.
+    await new Promise(setImmediate);
+    if ((await headOnBranch(this.deps.objects, tip, new Set([last.head]), last.base, this.deps.depth)) !== null) return;
+    this.deps.metrics.pushNotApplied('later');
+    this.deps.log('error', 'the git host acknowledged a push that the branch does not hold: an acknowledged write was lost',
+      { commit: last.head, branch_tip: answered, advice: 'set GIT_VERIFY_PUSH=true for this host' });
   }
 }
