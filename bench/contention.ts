@@ -82,7 +82,8 @@ async function run(apis: ApiProcess[]): Promise<Tally> {
           dispatcher: agent, method, ...(method === 'DELETE' ? {} : { body: `w${w}#${seq}` }),
         });
         if (res.statusCode === 503) {
-          const why = String(((await res.body.json().catch(() => ({}))) as { error?: unknown }).error ?? '(no error field)');
+          const answer = (await res.body.json().catch(() => ({}))) as { error?: unknown; detail?: unknown };
+          const why = `${String(answer.error ?? '(no error field)')} (${String(answer.detail ?? '')})`;
           t.reasons.set(why, (t.reasons.get(why) ?? 0) + 1);
         } else await res.body.dump();
         t.requests++;
