@@ -4,6 +4,9 @@ import { git, gitText, revParse } from '../fixtures/repo.js';
 import type { PackObject } from '../src/pack/pack-reader.js';
 import { RemoteError, TransportError } from '../src/protocol/errors.js';
 import { Remote } from '../src/protocol/remote.js';
+import { encodePkts, PktReader } from '../src/protocol/pkt-line.js';
+import { readFetchResponseV2 } from '../src/protocol/upload-pack.js';
+import { ProtocolError } from '../src/protocol/errors.js';
 
 async function collect(gen: AsyncIterable<PackObject>): Promise<PackObject[]> {
   const out: PackObject[] = [];
@@ -141,5 +144,43 @@ t.test('a server without filter support: the filter is dropped (documented fallb
     const objects = await collect(remote.fetch({ wants: [tip], filter: 'blob:none' }));
     t.equal(objects.filter((o) => o.type === 'blob').length, 1, `v${protocol}: the blob came anyway`);
     await remote.close();
+  }
+});
+
+t.test('want-ref: a ref\'s id and its objects in one request, where the server takes it', async (t) => {
+  const server = await startFixtureServer(t);
+  const repo = await server.createRepo('riw', { seed: [[{ path: 'a/f', content: 'file' }], [{ path: 'g', content: 'g' }]] });
+  const tip = (await revParse(repo.dir, 'main'))!;
+  const v2 = new Remote({ url: repo.url, protocol: 2 });
+  t.teardown(() => v2.close());
+  t.equal(await v2.fetchRef('refs/heads/main', { depth: 1 }), undefined, 'not offered (git\'s default): nothing is sent');
+  t.equal(server.counts('riw')['upload-pack'], 0, 'no fetch went out');
+
+  await git(['config', 'uploadpack.allowRefInWant', 'true'], { cwd: repo.dir });
+  const remote = new Remote({ url: repo.url, protocol: 2 });
+  t.teardown(() => remote.close());
+  server.resetCounts();
+  const got = await remote.fetchRef('refs/heads/main', { depth: 1, filter: 'tree:1' });
+  t.equal(got?.oid, tip, 'the id from the wanted-refs section');
+  t.same(got?.objects.map((o) => o.type).sort(), ['commit', 'tree'], 'the tip commit and its root tree only');
+  await assertMatchesGit(t, repo.dir, got!.objects);
+  t.same(server.counts('riw'), { ...server.counts('riw'), 'upload-pack': 1 }, 'one fetch (after discovery)');
+  await t.rejects(remote.fetchRef('refs/heads/none', { depth: 1 }), RemoteError, 'a ref the server lacks is its error');
+  await t.rejects(remote.fetchRef('main', {}), TypeError, 'a full ref name only');
+
+  const v0 = new Remote({ url: repo.url, protocol: 0 });
+  t.teardown(() => v0.close());
+  t.equal(await v0.fetchRef('refs/heads/main', {}), undefined, 'v0 has no want-ref');
+});
+
+t.test('wanted-refs lines are read by ref name; a malformed one is a protocol error', async (t) => {
+  const oid = 'ab'.repeat(20);
+  const respond = (...lines: string[]) => new PktReader((async function* () {
+    yield encodePkts('wanted-refs\n', ...lines, { type: 'delim' }, 'packfile\n', { type: 'flush' });
+  })());
+  const ok = await readFetchResponseV2(respond(`${oid} refs/heads/main\n`, `${'cd'.repeat(32)} refs/tags/v1\n`));
+  t.same([...ok.wantedRefs], [['refs/heads/main', oid], ['refs/tags/v1', 'cd'.repeat(32)]]);
+  for (const bad of [`${oid}\n`, `${oid} main\n`, `xyz refs/heads/main\n`]) {
+    await t.rejects(readFetchResponseV2(respond(bad)), ProtocolError, JSON.stringify(bad));
   }
 });

@@ -62,6 +62,8 @@ export const FEATURE = {
   FILTER: 'filter',
   /** fetch: `deepen <n>` (shallow fetches) is understood. */
   SHALLOW: 'shallow',
+  /** fetch: `want-ref <ref>` asks for a ref by name; its id comes back in a `wanted-refs` section. */
+  REF_IN_WANT: 'ref-in-want',
   /** object-info: the attribute asking for sizes (the only one defined). */
   SIZE: 'size',
 } as const;

@@ -24,6 +24,7 @@ import {
   fetchRequestV0,
   fetchRequestV2,
   lsRefsRequestV2,
+  offersRefInWant,
   planFetchV0,
   planFetchV2,
   readFetchResponseV0,
@@ -71,6 +72,8 @@ export interface CallOptions {
 export interface FetchInfo {
   plan: FetchPlan;
   shallow: string[];
+  /** Ids of the refs asked for by name (FetchRequest.wantRefs). */
+  wantedRefs: Map<string, string>;
   pack: AsyncIterable<Buffer>;
   /** Releases the response (call when not reading the pack to its end). */
   close(): void;
@@ -170,6 +173,26 @@ export class Remote {
     }
   }
 
+  /**
+   * A ref's id and the objects `req` asks for from it, in one request (v2 `want-ref`), or undefined when the
+   * server does not offer ref-in-want (then nothing is sent). A ref the server does not have is its error.
+   */
+  async fetchRef(ref: string, req: Omit<FetchRequest, 'wants' | 'wantRefs'>, opts: CallOptions = {}): Promise<{ oid: string; objects: PackObject[] } | undefined> {
+    if (!this.uploadCaps) await this.discoverUploadPack(opts.signal);
+    const { version, capabilities } = this.uploadCaps!;
+    if (version !== 2 || !offersRefInWant(capabilities)) return undefined;
+    const info = await this.fetchPack({ ...req, wants: [], wantRefs: [ref] }, opts);
+    try {
+      const oid = info.wantedRefs.get(ref);
+      if (oid === undefined) throw new ProtocolError('unexpected-response', `fetch: no wanted-ref line for ${ref}`);
+      const objects: PackObject[] = [];
+      for await (const obj of readPack(info.pack, this.packLimits)) objects.push(obj);
+      return { oid, objects };
+    } finally {
+      info.close();
+    }
+  }
+
   /** Fetches the wanted objects; yields the objects of the pack the server returns (`reader` overrides the limits). */
   async *fetch(req: FetchRequest, opts: CallOptions & { reader?: PackReaderOptions } = {}): AsyncGenerator<PackObject> {
     const info = await this.fetchPack(req, opts);
@@ -196,7 +219,7 @@ export class Remote {
         ? await readFetchResponseV2(reader, this.onProgress)
         : await readFetchResponseV0(reader, sidebandCapability(capabilities) !== undefined, this.onProgress);
       limited.lift();
-      return { plan, shallow: parsed.shallow, pack: parsed.pack, close: () => res.dispose() };
+      return { plan, shallow: parsed.shallow, wantedRefs: parsed.wantedRefs, pack: parsed.pack, close: () => res.dispose() };
     } catch (err) {
       res.dispose();
       throw err;

@@ -9,6 +9,11 @@ import { demuxSideband } from './sideband.js';
 export interface FetchRequest {
   /** Any object ids: commits, trees, blobs (the server must allow unadvertised wants). */
   wants: string[];
+  /**
+   * Full ref names asked for by name (v2 `want-ref`; only to a server offering ref-in-want): what a ref points
+   * at and its objects in one request. Their ids come back in FetchResponse.wantedRefs.
+   */
+  wantRefs?: string[];
   haves?: string[];
   /** e.g. 'blob:none' or 'tree:0'; dropped when the server does not offer filtering (see FetchPlan). */
   filter?: string;
@@ -26,7 +31,10 @@ const FLUSH_PKT = { type: 'flush' } as const;
 const DELIM_PKT = { type: 'delim' } as const;
 
 function validateRequest(req: FetchRequest): void {
-  if (req.wants.length === 0) throw new TypeError('fetch needs at least one want');
+  if (req.wants.length === 0 && (req.wantRefs ?? []).length === 0) throw new TypeError('fetch needs at least one want');
+  for (const ref of req.wantRefs ?? []) {
+    if (!/^refs\/[\x21-\x7e]+$/.test(ref)) throw new TypeError(`not a full ref name: ${JSON.stringify(ref)}`);
+  }
   for (const oid of [...req.wants, ...(req.haves ?? [])]) {
     if (!isSha1OrSha256Hex(oid)) throw new TypeError(`not an object id: ${JSON.stringify(oid)}`);
   }
@@ -59,6 +67,11 @@ function commandHead(caps: Capabilities, command: string): string[] {
   return [`command=${command}\n`, ...agentCapabilities(caps).map((c) => `${c}\n`)];
 }
 
+/** Whether a v2 server's fetch takes `want-ref` (uploadpack.allowRefInWant in git). */
+export function offersRefInWant(caps: Capabilities): boolean {
+  return caps.has(COMMAND.FETCH) && commandFeatures(caps, COMMAND.FETCH).has(FEATURE.REF_IN_WANT);
+}
+
 export function planFetchV2(caps: Capabilities, req: FetchRequest): FetchPlan {
   const features = commandFeatures(caps, COMMAND.FETCH);
   return {
@@ -72,6 +85,10 @@ export function fetchRequestV2(caps: Capabilities, req: FetchRequest, plan: Fetc
   validateRequest(req);
   const args: PktInput[] = [`${CAP.NO_PROGRESS}\n`, `${CAP.OFS_DELTA}\n`];
   for (const w of req.wants) args.push(`want ${w}\n`);
+  if ((req.wantRefs ?? []).length > 0 && !offersRefInWant(caps)) {
+    throw new ProtocolError('unsupported', 'server does not offer ref-in-want (want-ref)');
+  }
+  for (const ref of req.wantRefs ?? []) args.push(`want-ref ${ref}\n`);
   for (const h of req.haves ?? []) args.push(`have ${h}\n`);
   if (plan.depth !== undefined) args.push(`deepen ${plan.depth}\n`);
   if (plan.filter !== undefined) args.push(`filter ${plan.filter}\n`);
@@ -92,6 +109,7 @@ export function planFetchV0(caps: Capabilities, req: FetchRequest): FetchPlan {
  */
 export function fetchRequestV0(caps: Capabilities, req: FetchRequest, plan: FetchPlan): Buffer {
   validateRequest(req);
+  if ((req.wantRefs ?? []).length > 0) throw new ProtocolError('unsupported', 'want-ref needs protocol v2');
   const wanted: string[] = [];
   const sb = sidebandCapability(caps);
   if (sb) wanted.push(sb);
@@ -113,6 +131,8 @@ export function fetchRequestV0(caps: Capabilities, req: FetchRequest, plan: Fetc
 export interface FetchResponse {
   /** Commits the server cut history at (`shallow <oid>` lines). */
   shallow: string[];
+  /** The ids of the refs asked for with want-ref (`wanted-refs` section), by ref name. */
+  wantedRefs: Map<string, string>;
   /** The raw pack bytes. */
   pack: AsyncIterable<Buffer>;
 }
@@ -128,9 +148,10 @@ async function textLine(reader: PktReader, what: string): Promise<string | 'flus
 /** v2 fetch response: sections separated by delim pkts; the `packfile` section is side-band multiplexed. */
 export async function readFetchResponseV2(reader: PktReader, onProgress?: (msg: string) => void): Promise<FetchResponse> {
   const shallow: string[] = [];
+  const wantedRefs = new Map<string, string>();
   for (;;) {
     const header = await textLine(reader, 'fetch');
-    if (header === 'packfile') return { shallow, pack: thenEnd(demuxSideband(reader, onProgress), reader) };
+    if (header === 'packfile') return { shallow, wantedRefs, pack: thenEnd(demuxSideband(reader, onProgress), reader) };
     if (header === 'flush') throw new ProtocolError('unexpected-response', 'fetch: the server sent no pack');
     if (header === 'delim') throw new ProtocolError('unexpected-response', 'fetch: empty section');
     if (!['acknowledgments', 'shallow-info', 'wanted-refs', 'packfile-uris'].includes(header)) {
@@ -141,6 +162,11 @@ export async function readFetchResponseV2(reader: PktReader, onProgress?: (msg: 
       if (line === 'delim') break;
       if (line === 'flush') throw new ProtocolError('unexpected-response', 'fetch: the server sent no pack');
       if (header === 'shallow-info' && line.startsWith('shallow ')) shallow.push(line.slice('shallow '.length));
+      if (header === 'wanted-refs') {
+        const m = /^([0-9a-f]{40}|[0-9a-f]{64}) (refs\/\S+)$/.exec(line);
+        if (m === null) throw new ProtocolError('unexpected-response', `fetch: bad wanted-ref ${JSON.stringify(line.slice(0, 80))}`);
+        wantedRefs.set(m[2]!, m[1]!);
+      }
     }
   }
 }
@@ -165,7 +191,7 @@ export async function readFetchResponseV0(
     else if (line.startsWith('ACK ')) continue; // multi-ack forms; we never ask for them
     else throw new ProtocolError('unexpected-response', `fetch: unexpected line ${JSON.stringify(line.slice(0, 80))}`);
   }
-  return { shallow, pack: sideband ? thenEnd(demuxSideband(reader, onProgress), reader) : reader.rest() };
+  return { shallow, wantedRefs: new Map(), pack: sideband ? thenEnd(demuxSideband(reader, onProgress), reader) : reader.rest() };
 }
 
 /**
