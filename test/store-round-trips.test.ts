@@ -52,3 +52,31 @@ t.test('a host without filter support: everything still works, with bigger fetch
   t.same([...files.keys()].sort(), ['a/b/seed.txt', 'a/other.bin']);
   t.equal(files.get('a/b/seed.txt')!.toString(), 'changed');
 });
+
+t.test('a host taking want-ref: a lost race costs one request to learn the new tip and its root tree', async (t) => {
+  const server = await startFixtureServer(t);
+  const repo = await server.createRepo('riw', { seed: [[{ path: 'a/b/seed.txt', content: 'seed' }]] });
+  await git(['config', 'uploadpack.allowRefInWant', 'true'], { cwd: repo.dir });
+  const api = await startApi(t, { repoUrl: repo.url });
+  t.equal((await api.request('POST', '/a/b/mine.txt', 'mine')).status, 201);
+  const trips = async (method: string, path: string, body?: string) => {
+    server.resetCounts();
+    t.ok((await api.request(method, path, body)).status < 300);
+    const c = server.counts('riw');
+    return { total: c.total, 'upload-pack': c['upload-pack'], 'receive-pack': c['receive-pack'] };
+  };
+  // refused push (1), fetch by ref: the new tip, its commit and root (1), tree a (unchanged: cached), retry push (1)
+  await commitFiles(repo.dir, [{ path: 'other/file.txt', content: 'other' }], 'outside');
+  t.same(await trips('POST', '/a/e.txt', 'e'), { total: 3, 'upload-pack': 1, 'receive-pack': 2 });
+  // A tree on our path changed too: that tree is one more fetch.
+  await commitFiles(repo.dir, [{ path: 'a/other.txt', content: 'other' }], 'outside, under a/');
+  t.same(await trips('PUT', '/a/e.txt', 'e2'), { total: 4, 'upload-pack': 2, 'receive-pack': 2 });
+  const files = await readTreeFiles(repo.dir, 'main');
+  t.equal(files.get('a/e.txt')?.toString(), 'e2');
+  t.equal(files.get('a/other.txt')?.toString(), 'other', 'built on the outside commits');
+  t.equal(files.get('other/file.txt')?.toString(), 'other');
+  // The branch deleted under us: want-ref fails (unknown ref); the write falls back to a lookup and recreates it.
+  await git(['update-ref', '-d', 'refs/heads/main'], { cwd: repo.dir });
+  t.equal((await api.request('POST', '/fresh.txt', 'f')).status, 201);
+  t.same([...(await readTreeFiles(repo.dir, 'main')).keys()], ['fresh.txt'], 'a new branch of our write alone');
+});

@@ -43,6 +43,8 @@ const REPO_CONFIG: Array<[string, string]> = [
   ['http.receivepack', 'true'],
   ['uploadpack.allowFilter', 'true'],
   ['uploadpack.allowAnySHA1InWant', 'true'],
+  // A write that lost a race then learns the new tip with its root tree in one request (want-ref).
+  ['uploadpack.allowRefInWant', 'true'],
   // Old objects are never needed again by us, but a clone should stay fast: let git pack loose objects.
   ['gc.auto', '6700'],
   ['receive.fsckObjects', 'true'],

@@ -68,6 +68,20 @@ export class GitObjects {
   }
 
   /**
+   * The tip of `ref` with its commit and root tree, in one request, when the server takes want-ref; undefined
+   * when it does not (the caller looks the tip up, then fetches). What came is cached like any fetch.
+   */
+  async fetchTip(ref: string, signal?: AbortSignal): Promise<{ tip: string; root: string } | undefined> {
+    if ((await this.strategy(signal)) !== 'by-id') return undefined;
+    const got = await this.remote.fetchRef(ref, { depth: 1, filter: 'tree:1' }, signal === undefined ? {} : { signal });
+    if (got === undefined) return undefined;
+    for (const obj of got.objects) this.#keep(obj);
+    const commit = got.objects.find((o) => o.oid === got.oid && o.type === 'commit');
+    if (commit === undefined) throw new StoreError('upstream', `the git host did not send commit ${got.oid}`);
+    return { tip: got.oid, root: decodeCommit(commit.data).tree };
+  }
+
+  /**
    * A commit a read is fetching right now (undefined when none is, or when that fetch failed): a background
    * look at the branch waits for it rather than asking the host for the same commit again.
    */

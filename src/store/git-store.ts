@@ -104,7 +104,7 @@ export class GitStore implements Store {
       verifyPush: opts.verifyPush, landedDepth: opts.landedDepth, compression: opts.packCompression,
     });
     this.#queue = new WriteQueue({
-      snapshot: (refresh) => this.#snapshot(refresh),
+      snapshot: (refresh, moved) => this.#snapshot(refresh, moved),
       loadTree: (oid) => this.#objects.loadTree(oid),
       push: (from, to, objects) => this.#pusher.push(from, to, objects),
       findLanded: (pushes) => this.#pusher.findLanded(pushes),
@@ -319,10 +319,33 @@ export class GitStore implements Store {
   }
 
   /** The state a write batch starts from: the last known tip, or the remote's when asked to refresh. */
-  async #snapshot(refresh: boolean): Promise<Snapshot> {
+  async #snapshot(refresh: boolean, moved = false): Promise<Snapshot> {
+    if (moved) {
+      const fetched = await this.#fetchTip();
+      if (fetched !== undefined) return fetched;
+    }
     const known = this.#tip.value;
     const tip = refresh || known === undefined ? await this.#readTip() : known;
     return { tip, root: tip === null ? null : await this.#objects.rootTree(tip) };
+  }
+
+  /**
+   * After a lost race: the new tip with its commit and root tree in one request (want-ref), instead of a
+   * lookup and then a fetch. Undefined when the host does not take want-ref, or the branch is gone (its error
+   * then; the lookup that follows sees it as absent).
+   */
+  async #fetchTip(): Promise<Snapshot | undefined> {
+    const ticket = this.#tip.ask();
+    let got: { tip: string; root: string } | undefined;
+    try {
+      got = await this.#objects.fetchTip(this.#ref);
+    } catch (err) {
+      if (err instanceof RemoteError) return undefined;
+      throw err;
+    }
+    if (got === undefined) return undefined;
+    if (this.#tip.answer(ticket, got.tip)) this.#acknowledged.seen(got.tip, ticket);
+    return got;
   }
 
   #makeCommit(tree: string, parent: string | null, op: WriteOp, status: number): { oid: string; data: Buffer } {

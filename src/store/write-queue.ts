@@ -25,8 +25,11 @@ export interface PushInDoubt {
 }
 
 export interface WriteQueueDeps {
-  /** The state to build on: the last known one, or the remote's current one when `refresh` is set. */
-  snapshot(refresh: boolean): Promise<Snapshot>;
+  /**
+   * The state to build on: the last known one, or the remote's current one when `refresh` is set; `moved`
+   * when a lost race says the branch moved (its new tip and root tree will be needed, whatever they are).
+   */
+  snapshot(refresh: boolean, moved?: boolean): Promise<Snapshot>;
   loadTree(oid: string): Promise<Buffer>;
   /** `status` is what the write answers; see PlanDeps. */
   makeCommit(tree: string, parent: string | null, op: WriteOp, status: number): { oid: string; data: Buffer };
@@ -151,9 +154,11 @@ export class WriteQueue {
     const ops = batch.map((p) => p.op);
     const suspects: Suspect[] = [];
     let refresh = false;
+    let moved = false;
     let streak = 0;
     for (;;) {
-      const end = await this.#attempt(ops, refresh, suspects);
+      const end = await this.#attempt(ops, refresh, moved, suspects);
+      moved = end.kind === 'lost-race';
       if (end.kind === 'accepted' || end.kind === 'all-refused') return settle(batch, end.plan, budget.retries);
       refresh = true;
       // An unanswered push, or a lost race after one (it may have been our own earlier push that moved the
@@ -184,11 +189,11 @@ export class WriteQueue {
   }
 
   /** One try: plan on a snapshot and push. Never throws: how it ended is the answer (see Attempt). */
-  async #attempt(ops: WriteOp[], refresh: boolean, suspects: Suspect[]): Promise<Attempt> {
+  async #attempt(ops: WriteOp[], refresh: boolean, moved: boolean, suspects: Suspect[]): Promise<Attempt> {
     let base: Snapshot;
     let plan: Plan;
     try {
-      base = await this.#deps.snapshot(refresh);
+      base = await this.#deps.snapshot(refresh, refresh && moved);
       plan = await this.#plan(base, ops);
       if ((plan.head === base.tip || plan.head === null) && !refresh) {
         // Every write was refused or changed nothing. Those answers hold only if the state they were checked
