@@ -39,7 +39,8 @@ try {
     const name = `r${n}.git`;
     const dir = join(root, name);
     await git('init', '--bare', '--quiet', '-b', 'main', dir);
-    for (const [k, v] of [['http.receivepack', 'true'], ['uploadpack.allowFilter', 'true'], ['uploadpack.allowAnySHA1InWant', 'true']]) {
+    for (const [k, v] of [['http.receivepack', 'true'], ['uploadpack.allowFilter', 'true'], ['uploadpack.allowAnySHA1InWant', 'true'],
+      ['uploadpack.allowRefInWant', 'true']]) {
       await git('-C', dir, 'config', k!, v!);
     }
     const apis: ApiProcess[] = [];
