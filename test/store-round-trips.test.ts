@@ -80,3 +80,27 @@ t.test('a host taking want-ref: a lost race costs one request to learn the new t
   t.equal((await api.request('POST', '/fresh.txt', 'f')).status, 201);
   t.same([...(await readTreeFiles(repo.dir, 'main')).keys()], ['fresh.txt'], 'a new branch of our write alone');
 });
+
+t.test('after a lost race, the changed trees on a commit\'s paths come one level per request', async (t) => {
+  const server = await startFixtureServer(t);
+  const dirs = ['a', 'b', 'c'];
+  const repo = await server.createRepo('levels', { seed: [dirs.map((d) => ({ path: `${d}/seed.txt`, content: d }))] });
+  const api = await startApi(t, { repoUrl: repo.url });
+  const commitAll = (content: string) => api.request('POST', '/_commit', JSON.stringify({
+    operations: dirs.map((d) => ({ op: 'upsert', path: `${d}/mine.txt`, content })),
+  }), { 'content-type': 'application/json' });
+  t.equal((await commitAll('1')).status, 200);
+  // Someone else changes all three directories the next commit writes into.
+  await commitFiles(repo.dir, dirs.map((d) => ({ path: `${d}/theirs.txt`, content: 'theirs' })), 'outside');
+  server.resetCounts();
+  t.equal((await commitAll('2')).status, 200);
+  const c = server.counts('levels');
+  // refused push (1), ls-refs (1), the new commit + root (1), trees a, b and c in one request (1), retry push (1)
+  t.same({ total: c.total, 'upload-pack': c['upload-pack'], 'receive-pack': c['receive-pack'] },
+    { total: 5, 'upload-pack': 3, 'receive-pack': 2 });
+  const files = await readTreeFiles(repo.dir, 'main');
+  for (const d of dirs) {
+    t.equal(files.get(`${d}/mine.txt`)?.toString(), '2');
+    t.equal(files.get(`${d}/theirs.txt`)?.toString(), 'theirs');
+  }
+});

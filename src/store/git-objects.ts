@@ -111,6 +111,17 @@ export class GitObjects {
   }
 
   /**
+   * Trees by id in one request (tree:0 with explicit wants); those the host did not send are missing. Empty
+   * from a tip-only server, which cannot send trees by id (loadTree then gets each from the tip).
+   */
+  async fetchTrees(oids: string[], signal?: AbortSignal): Promise<Map<string, Buffer>> {
+    const out = new Map<string, Buffer>();
+    if ((await this.strategy(signal)) === 'tip-only') return out;
+    for (const [oid, obj] of await this.fetch(oids, { filter: 'tree:0' }, signal)) if (obj.type === 'tree') out.set(oid, obj.data);
+    return out;
+  }
+
+  /**
    * A blob's content: from the cache, or fetched by id. A small blob is read whole and cached; a large one
    * is streamed from the response, so a file of any size passes through bounded memory.
    */

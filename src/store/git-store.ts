@@ -111,6 +111,7 @@ export class GitStore implements Store {
       makeCommit: (tree, parent, op, status) => this.#makeCommit(tree, parent, op, status),
       findKey: (tip, key) => this.#keys.find(tip, key),
       rootOf: (commit) => this.#objects.rootTree(commit),
+      pathTrees: { cached: (oid) => cache.get(oid), fetchTrees: (oids) => this.#objects.fetchTrees(oids) },
       maxAttempts: opts.maxAttempts,
       deadlineMs: opts.writeDeadlineMs,
       maxBatch: opts.maxBatch,

@@ -6,6 +6,7 @@
  */
 import { decodeTree, isTreeMode } from '../pack/tree.js';
 import type { ObjectType } from '../pack/object.js';
+import { fetchPathTrees, type PathTreeSource } from './path-trees.js';
 import { writeRefusal } from './refusals.js';
 import type { StagedBlob } from './staged-blob.js';
 import { StoreError, type WriteCondition, type WriteResult } from './store.js';
@@ -76,16 +77,26 @@ export interface PlanDeps {
   findKey?(tip: string, key: string): Promise<KeyedCommit | null>;
   /** The root tree of a commit (to answer a repeated key from the commit that first answered it). */
   rootOf?(commit: string): Promise<string>;
+  /** Where the trees on the batch's paths come from, a level per request, when planning on a refreshed tip. */
+  pathTrees?: PathTreeSource;
+}
+
+/** How a plan is made: `refreshed` when its base was just read from the remote (its trees may be new to us). */
+export interface PlanOptions {
+  refreshed?: boolean;
 }
 
 type Applied = { root: string | null; trees: Map<string, Buffer>; results: Array<{ path: string; etag: string | null }>;
   created: boolean };
 
-export async function planWrites(deps: PlanDeps, base: Snapshot, ops: readonly WriteOp[]): Promise<Plan> {
+export async function planWrites(deps: PlanDeps, base: Snapshot, ops: readonly WriteOp[], opts: PlanOptions = {}): Promise<Plan> {
   const made = new Map<string, PushObject>();
+  const fetched = opts.refreshed === true && deps.pathTrees !== undefined
+    ? await fetchPathTrees(deps.pathTrees, base.root, ops.flatMap(directoriesOf))
+    : new Map<string, Buffer>();
   const loadTree = async (oid: string): Promise<Buffer> => {
     const mine = made.get(oid);
-    return mine !== undefined && Buffer.isBuffer(mine.data) ? mine.data : deps.loadTree(oid);
+    return mine !== undefined && Buffer.isBuffer(mine.data) ? mine.data : (fetched.get(oid) ?? deps.loadTree(oid));
   };
   const add = (o: PushObject): void => {
     if (!made.has(o.oid)) made.set(o.oid, o);
@@ -228,4 +239,9 @@ function reachableTrees(root: string, trees: ReadonlyMap<string, Buffer>): Array
   };
   visit(root);
   return out;
+}
+
+/** The directories an operation's edits look into (each path without its file name). */
+function directoriesOf(op: WriteOp): Array<readonly string[]> {
+  return op.edits.flatMap((e) => [e.segments, ...(e.from === undefined ? [] : [e.from.segments])].map((s) => s.slice(0, -1)));
 }

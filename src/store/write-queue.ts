@@ -16,6 +16,7 @@
 import { StoreError, type WriteResult } from './store.js';
 import { inDoubt, toStoreError, withRetries } from './errors.js';
 import { isTransient, pushMayHaveLanded, RetryBudget } from './retry.js';
+import type { PathTreeSource } from './path-trees.js';
 import { planWrites, type KeyedCommit, type Plan, type PushObject, type Snapshot, type WriteOp } from './write-plan.js';
 
 /** A push that went out without a clear answer: `head` built on `base`. */
@@ -36,6 +37,8 @@ export interface WriteQueueDeps {
   /** The commit at or below `tip` carrying an idempotency key (see PlanDeps); without it keys are not looked up. */
   findKey?(tip: string, key: string): Promise<KeyedCommit | null>;
   rootOf?(commit: string): Promise<string>;
+  /** See PlanDeps.pathTrees. */
+  pathTrees?: PathTreeSource;
   /**
    * Resolves true when the remote accepted, false when it refused because the branch is no longer at `from`;
    * throws on any other failure (see pushMayHaveLanded for which of those leave the outcome open).
@@ -194,14 +197,14 @@ export class WriteQueue {
     let plan: Plan;
     try {
       base = await this.#deps.snapshot(refresh, refresh && moved);
-      plan = await this.#plan(base, ops);
+      plan = await this.#plan(base, ops, refresh);
       if ((plan.head === base.tip || plan.head === null) && !refresh) {
         // Every write was refused or changed nothing. Those answers hold only if the state they were checked
         // against is the remote's current one: read it, and if the branch moved, plan again on what was just read.
         const fresh = await this.#deps.snapshot(true);
         if (fresh.tip !== base.tip) {
           base = fresh;
-          plan = await this.#plan(base, ops);
+          plan = await this.#plan(base, ops, true);
         }
       }
     } catch (failure) {
@@ -231,8 +234,8 @@ export class WriteQueue {
     }
   }
 
-  #plan(base: Snapshot, ops: WriteOp[]): Promise<Plan> {
-    return planWrites(this.#deps, base, ops);
+  #plan(base: Snapshot, ops: WriteOp[], refreshed: boolean): Promise<Plan> {
+    return planWrites(this.#deps, base, ops, { refreshed });
   }
 }
 
